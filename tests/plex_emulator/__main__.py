@@ -1,0 +1,54 @@
+"""Run the Plex emulator as a standalone server, for manual and end-to-end tests.
+
+Usage: python -m tests.plex_emulator [--host H] [--port P] [--token T] [--https]
+[--name NAME]. The first line on stdout tells the URL and the owner token.
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from tests.plex_emulator.emulator import PlexEmulator
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(prog="python -m tests.plex_emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=32400, help="0 picks a free port")
+    parser.add_argument("--token", help="owner token (default: a random one)")
+    parser.add_argument("--https", action="store_true", help="serve self-signed TLS")
+    parser.add_argument("--name", help="friendly name of the server")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly (exit status 0)."""
+    emulator = PlexEmulator(owner_token=args.token, https=args.https)
+    if args.name:
+        emulator.friendly_name = args.name
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await emulator.start(args.host, args.port)
+    try:
+        # Scripts parse this line: keep its wording stable.
+        sys.stdout.write(
+            f"Plex emulator listening on {emulator.url}; "
+            f"owner token: {emulator.owner_token}\n"
+        )
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await emulator.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m tests.plex_emulator`."""
+    asyncio.run(_serve(_parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
