@@ -1,0 +1,334 @@
+"""Config flow: set up a Plex server, re-authenticate, reconfigure, options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import ipaddress
+import re
+from typing import Any, override
+
+import probatio
+from yarl import URL
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_TOKEN,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_ROTATION_HOURS,
+    CONF_SHOW_TOKEN,
+    DEFAULT_PORT,
+    DEFAULT_ROTATION_HOURS,
+    DEFAULT_SHOW_TOKEN,
+    DEFAULT_SSL,
+    DEFAULT_VERIFY_SSL,
+    DOMAIN,
+    LOGGER,
+    MAX_ROTATION_HOURS,
+    MIN_ROTATION_HOURS,
+)
+from .helpers import async_create_client
+from .plex import (
+    PlexAuthenticationError,
+    PlexConnectionError,
+    PlexError,
+    PlexStatusError,
+    PlexTimeoutError,
+    PlexTLSError,
+    ServerInfo,
+)
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?",
+    re.IGNORECASE,
+)
+_TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_CONNECTION_FIELDS: dict[Any, Any] = {
+    probatio.Required(CONF_HOST): TextSelector(),
+    probatio.Required(CONF_PORT, default=DEFAULT_PORT): NumberSelector(
+        NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
+    ),
+    probatio.Required(CONF_SSL, default=DEFAULT_SSL): BooleanSelector(),
+    probatio.Required(CONF_VERIFY_SSL, default=DEFAULT_VERIFY_SSL): BooleanSelector(),
+}
+_TOKEN_FIELD: dict[Any, Any] = {
+    probatio.Required(probatio.Secret(CONF_TOKEN)): _TOKEN_SELECTOR
+}
+USER_SCHEMA = probatio.Schema({**_CONNECTION_FIELDS, **_TOKEN_FIELD})
+RECONFIGURE_SCHEMA = probatio.Schema(_CONNECTION_FIELDS)
+REAUTH_SCHEMA = probatio.Schema(_TOKEN_FIELD)
+
+
+class InvalidInputError(Exception):
+    """A field's value cannot be used; `field` and `error` go to the form."""
+
+    def __init__(self, field: str, error: str) -> None:
+        """Name the field and the translation key of its error."""
+        super().__init__(error)
+        self.field = field
+        self.error = error
+
+
+def normalize_connection(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Trim the input and split a pasted URL (`https://10.0.0.5:32400`) into fields."""
+    host = str(user_input[CONF_HOST]).strip()
+    port = user_input[CONF_PORT]
+    use_ssl = bool(user_input[CONF_SSL])
+    if "://" in host:
+        host, port, use_ssl = _split_url(host)
+    elif host.startswith("[") and "]" in host:
+        host, port = _split_bracketed(host, port)
+    elif host.count(":") == 1:
+        host, _, port_text = host.partition(":")
+        port = _port(port_text)
+    if not _valid_host(host):
+        raise InvalidInputError(CONF_HOST, "invalid_host")
+    if isinstance(port, bool) or not isinstance(port, int | float) or port != int(port):
+        raise InvalidInputError(CONF_PORT, "invalid_port")
+    if not 1 <= port <= 65535:
+        raise InvalidInputError(CONF_PORT, "invalid_port")
+    return {
+        **user_input,
+        CONF_HOST: host,
+        CONF_PORT: int(port),
+        CONF_SSL: use_ssl,
+    }
+
+
+def normalize_token(token: object) -> str:
+    """Trim a pasted token; one with inner spaces or control characters is wrong."""
+    text = str(token).strip()
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise InvalidInputError(CONF_TOKEN, "invalid_token")
+    return text
+
+
+def _split_url(text: str) -> tuple[str, int, bool]:
+    """Take scheme, host and port from a URL; a Plex web-app path is tolerated."""
+    try:
+        url = URL(text)
+        port = url.port
+    except ValueError as err:
+        raise InvalidInputError(CONF_HOST, "invalid_host") from err
+    path_ok = url.path in ("", "/") or url.path.startswith("/web")
+    if (
+        url.scheme not in ("http", "https")
+        or not url.host
+        or port is None
+        or url.user is not None
+        or url.query_string
+        or not path_ok
+    ):
+        raise InvalidInputError(CONF_HOST, "invalid_host")
+    return url.host, port, url.scheme == "https"
+
+
+def _split_bracketed(text: str, port: Any) -> tuple[str, Any]:
+    """`[fe80::1]` or `[fe80::1]:32400`: an IPv6 literal written as in a URL."""
+    host, _, rest = text[1:].partition("]")
+    if rest:
+        if not rest.startswith(":"):
+            raise InvalidInputError(CONF_HOST, "invalid_host")
+        port = _port(rest[1:])
+    return host, port
+
+
+def _port(text: str) -> int:
+    if not text.isdigit():
+        raise InvalidInputError(CONF_PORT, "invalid_port")
+    return int(text)
+
+
+def _valid_host(host: str) -> bool:
+    """A hostname or an IP address (IPv6 without brackets), nothing else."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOSTNAME.fullmatch(host) is not None
+    return True
+
+
+class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a Plex server, keyed on its machine identifier."""
+
+    VERSION = 1
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> PlexApiOptionsFlow:
+        """Options: rotation age and whether the sensor shows the token."""
+        return PlexApiOptionsFlow()
+
+    @override
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the server and the owner token, and prove them."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, server, errors = await self._async_try(user_input)
+            if server is not None:
+                await self.async_set_unique_id(server.machine_identifier)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=server.friendly_name, data=data)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                USER_SCHEMA, _without_token(user_input)
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Plex refused the owner token: ask for a new one."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask only for the new token; the server must stay the same."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, server, errors = await self._async_try({**entry.data, **user_input})
+            if server is not None:
+                await self.async_set_unique_id(server.machine_identifier)
+                self._abort_if_unique_id_mismatch(reason="wrong_server")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_TOKEN: data[CONF_TOKEN]}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=REAUTH_SCHEMA,
+            errors=errors,
+            description_placeholders={"name": entry.title},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change how the server is reached; it must stay the same server."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, server, errors = await self._async_try({**entry.data, **user_input})
+            if server is not None:
+                await self.async_set_unique_id(server.machine_identifier)
+                self._abort_if_unique_id_mismatch(reason="wrong_server")
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                RECONFIGURE_SCHEMA, user_input or entry.data
+            ),
+            errors=errors,
+        )
+
+    async def _async_try(
+        self, user_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], ServerInfo | None, dict[str, str]]:
+        """Normalise and prove the input: (data, server or None, form errors)."""
+        try:
+            data = {
+                **normalize_connection(user_input),
+                CONF_TOKEN: normalize_token(user_input[CONF_TOKEN]),
+            }
+        except InvalidInputError as err:
+            return dict(user_input), None, {err.field: err.error}
+        try:
+            server = await self._async_prove(data)
+        except PlexError as err:
+            return data, None, {"base": _error_key(err)}
+        except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
+            LOGGER.exception("Unexpected error while checking the Plex server")
+            return data, None, {"base": "unknown"}
+        return data, server, {}
+
+    async def _async_prove(self, data: Mapping[str, Any]) -> ServerInfo:
+        """`/identity` (is it Plex?), a transient token (is the token an owner's?)."""
+        client = await async_create_client(self.hass, data)
+        await client.identity()
+        await client.new_transient_token()
+        return await client.server_info()
+
+
+def _without_token(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the form may show again after an error: never the token."""
+    return {k: v for k, v in (user_input or {}).items() if k != CONF_TOKEN}
+
+
+def _error_key(err: PlexError) -> str:
+    """The form error (translation key) for a client error."""
+    match err:
+        case PlexTimeoutError():
+            return "timeout"
+        case PlexTLSError():
+            return "ssl_error"
+        case PlexAuthenticationError():
+            return "invalid_auth"
+        case PlexStatusError(status=status) if status >= 500:
+            return "cannot_connect"
+        case PlexConnectionError():
+            return "cannot_connect"
+    return "not_plex"
+
+
+class PlexApiOptionsFlow(OptionsFlowWithReload):
+    """Rotation age and token visibility; the entry reloads on change."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the options with their current values."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_ROTATION_HOURS: int(user_input[CONF_ROTATION_HOURS]),
+                    CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
+                }
+            )
+        options = self.config_entry.options
+        schema = probatio.Schema(
+            {
+                probatio.Required(
+                    CONF_ROTATION_HOURS,
+                    default=options.get(CONF_ROTATION_HOURS, DEFAULT_ROTATION_HOURS),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_ROTATION_HOURS,
+                        max=MAX_ROTATION_HOURS,
+                        step=1,
+                        unit_of_measurement="h",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                probatio.Required(
+                    CONF_SHOW_TOKEN,
+                    default=options.get(CONF_SHOW_TOKEN, DEFAULT_SHOW_TOKEN),
+                ): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

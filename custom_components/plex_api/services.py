@@ -1,0 +1,78 @@
+"""The get_transient_token action: a working token for automations and scripts."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import probatio
+
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import config_validation as cv, service
+
+from .const import ATTR_FORCE_NEW, DOMAIN, SERVICE_GET_TRANSIENT_TOKEN
+from .coordinator import PlexApiConfigEntry, PlexApiData
+from .plex import PlexAuthenticationError, PlexError
+
+GET_TRANSIENT_TOKEN_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Optional(ATTR_FORCE_NEW, default=False): cv.boolean,
+    }
+)
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the action once, for every entry (admins, automations, scripts)."""
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_GET_TRANSIENT_TOKEN,
+        _async_get_transient_token,
+        schema=GET_TRANSIENT_TOKEN_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+
+
+async def _async_get_transient_token(call: ServiceCall) -> ServiceResponse:
+    """Return a token that the server accepts now, with what is needed to use it."""
+    entry = cast(
+        PlexApiConfigEntry,
+        service.async_get_config_entry(
+            call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
+        ),
+    )
+    coordinator = entry.runtime_data
+    try:
+        data = await coordinator.async_get_token(force_new=call.data[ATTR_FORCE_NEW])
+    except PlexAuthenticationError as err:
+        entry.async_start_reauth(call.hass)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="auth_failed",
+        ) from err
+    except PlexError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="token_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    return _response(data, str(coordinator.client.base_url.origin()))
+
+
+def _response(data: PlexApiData, url: str) -> ServiceResponse:
+    """The action's answer; times as ISO 8601 so templates can parse them."""
+    return {
+        "token": data.token.token,
+        "issued_at": data.token.issued_at.isoformat(),
+        "expires_at": data.token.expires_at.isoformat(),
+        "server_name": data.server.friendly_name,
+        "machine_identifier": data.server.machine_identifier,
+        "url": url,
+    }
