@@ -1,0 +1,209 @@
+"""Setup, unload and the token lifecycle, against the emulator with frozen time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.plex_api.const import (
+    CONF_ROTATION_HOURS,
+    DOMAIN,
+    UPDATE_INTERVAL,
+)
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+
+from .plex_emulator import Fault, PlexEmulator
+
+SENSOR = "sensor.living_room_plex_transient_token"
+
+
+def current_token(hass: HomeAssistant) -> str:
+    """The token the sensor shows."""
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    token = state.attributes["token"]
+    assert isinstance(token, str)
+    return token
+
+
+async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Let one poll interval pass."""
+    freezer.tick(UPDATE_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Setup costs two requests and yields a working token; unload is clean."""
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert [r.path_qs for r in emulator.requests] == [
+        "/security/token?type=delegation&scope=all",
+        "/",
+    ]
+    assert emulator.is_accepted(current_token(hass))
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert init_integration.state is ConfigEntryState.NOT_LOADED
+    assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
+
+
+async def test_each_poll_is_one_check(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A steady poll sends one request and keeps the token."""
+    token = current_token(hass)
+    before = len(emulator.requests)
+
+    await poll(hass, frozen_time)
+
+    assert len(emulator.requests) == before + 1
+    assert emulator.requests[-1].path_qs == "/"
+    assert current_token(hass) == token
+
+
+async def test_restart_gives_new_token_within_one_poll(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """After a Plex restart the next poll replaces the dead token."""
+    old = current_token(hass)
+    emulator.restart()
+
+    await poll(hass, frozen_time)
+
+    new = current_token(hass)
+    assert new != old
+    assert emulator.is_accepted(new)
+    assert not emulator.is_accepted(old)
+    assert emulator.token_requests() == 2
+
+
+async def test_rotation_at_configured_age(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    frozen_time: FrozenDateTimeFactory,
+    config_entry: MockConfigEntry,
+) -> None:
+    """With a 6 h rotation age the token changes at 6 h, not before."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_ROTATION_HOURS: 6}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    first = current_token(hass)
+    polls_before_due = int(timedelta(hours=6) / UPDATE_INTERVAL) - 1
+
+    for _ in range(polls_before_due):
+        await poll(hass, frozen_time)
+    assert current_token(hass) == first
+    assert emulator.token_requests() == 1
+
+    await poll(hass, frozen_time)
+    assert current_token(hass) != first
+    assert emulator.token_requests() == 2
+    assert emulator.is_accepted(current_token(hass))
+
+
+async def test_owner_token_revoked_starts_reauth(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """The owner token refused when a new token is needed: reauth starts."""
+    emulator.revoke_owner_token()
+    emulator.restart()
+
+    await poll(hass, frozen_time)
+
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["source"] == SOURCE_REAUTH
+    assert flows[0]["context"]["entry_id"] == init_integration.entry_id
+    assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
+
+
+async def test_revoked_at_setup(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """An owner token refused at setup fails setup with a reauth flow."""
+    emulator.revoke_owner_token()
+
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert any(config_entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+
+async def test_server_down_at_setup_then_back(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Server down at setup: retry; loaded once it answers again."""
+    port = emulator.port
+    await emulator.stop()
+
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert config_entry.reason is not None
+    assert "Could not reach the Plex Media Server" in config_entry.reason
+
+    await emulator.start(port=port)
+    frozen_time.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert emulator.is_accepted(current_token(hass))
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.SERVER_ERROR, Fault.HTML, Fault.DROP, Fault.WRONG_CONTENT]
+)
+async def test_unavailable_and_back(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+) -> None:
+    """A failing server makes the sensor unavailable; one line when lost and back."""
+    token = current_token(hass)
+    emulator.set_fault(fault)
+    caplog.set_level(logging.INFO, logger="custom_components.plex_api")
+
+    for _ in range(3):
+        await poll(hass, frozen_time)
+        assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
+
+    emulator.set_fault(None)
+    await poll(hass, frozen_time)
+
+    assert current_token(hass) == token
+    lost = [r for r in caplog.records if "Error fetching" in r.getMessage()]
+    back = [r for r in caplog.records if "recovered" in r.getMessage()]
+    assert len(lost) == 1
+    assert len(back) == 1
+    assert "Traceback" not in caplog.text
+    assert token not in caplog.text
+    assert emulator.owner_token not in caplog.text

@@ -1,0 +1,92 @@
+"""The token sensor and the server's device, snapshotted."""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.plex_api.const import CONF_SHOW_TOKEN, DOMAIN, UPDATE_INTERVAL
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+from .plex_emulator import PlexEmulator
+
+SENSOR = "sensor.living_room_plex_transient_token"
+
+
+async def test_sensor(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The sensor's registry entry and state; the random token is checked apart."""
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    assert emulator.is_accepted(state.attributes["token"])
+    assert state.state == "2026-11-30T12:00:00+00:00"
+    assert entity_registry.async_get(SENSOR) == snapshot(name="entry")
+    assert state == snapshot(name="state", exclude=props("token"))
+
+
+async def test_device(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """One service device per server, linking to its web app."""
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, emulator.machine_identifier), init_integration.entry_id
+    )
+    assert device is not None
+    assert device.configuration_url == f"{emulator.url}/web"
+    assert device == snapshot(exclude=props("configuration_url"))
+
+
+async def test_token_hidden_by_option(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """With the option off the sensor has no token attribute."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_SHOW_TOKEN: False}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    assert "token" not in state.attributes
+    assert state.attributes["issued_at"] == "2026-11-28T12:00:00+00:00"
+
+
+async def test_device_follows_server(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A Plex update (new version) or rename shows on the device at the next poll."""
+    emulator.version = "1.43.0.10100-aaaaaaaaa"
+    emulator.friendly_name = "Den Plex"
+
+    frozen_time.tick(UPDATE_INTERVAL)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, emulator.machine_identifier), init_integration.entry_id
+    )
+    assert device is not None
+    assert device.sw_version == "1.43.0.10100-aaaaaaaaa"
+    assert device.name == "Den Plex"

@@ -1,0 +1,167 @@
+"""The get_transient_token action: responses, single flight, errors, permissions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.plex_api.const import (
+    ATTR_FORCE_NEW,
+    DOMAIN,
+    SERVICE_GET_TRANSIENT_TOKEN,
+)
+from homeassistant.auth.models import User
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import (
+    HomeAssistantError,
+    ServiceValidationError,
+    Unauthorized,
+)
+
+from .plex_emulator import Fault, PlexEmulator
+
+
+async def call(
+    hass: HomeAssistant, context: Context | None = None, **data: Any
+) -> dict[str, Any]:
+    """Call the action and return its response."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        SERVICE_GET_TRANSIENT_TOKEN,
+        data,
+        blocking=True,
+        return_response=True,
+        context=context,
+    )
+    assert response is not None
+    return dict(response)
+
+
+async def test_response(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The response names the server and holds a token it accepts."""
+    response = await call(hass, config_entry_id=init_integration.entry_id)
+
+    assert emulator.is_accepted(response["token"])
+    assert response["url"] == emulator.url
+    assert response == snapshot(exclude=props("token", "url"))
+
+
+async def test_single_entry_needs_no_id(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """With one server the entry may be left out; a fresh token is not re-checked."""
+    requests = len(emulator.requests)
+
+    response = await call(hass)
+
+    assert emulator.is_accepted(response["token"])
+    assert len(emulator.requests) == requests
+
+
+async def test_stale_check_is_repeated(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A token last checked over a minute ago is checked again; if dead, replaced."""
+    old = (await call(hass))["token"]
+    frozen_time.tick(timedelta(seconds=61))
+    emulator.restart()
+
+    new = (await call(hass))["token"]
+
+    assert new != old
+    assert emulator.is_accepted(new)
+    state = hass.states.get("sensor.living_room_plex_transient_token")
+    assert state is not None
+    assert state.attributes["token"] == new
+
+
+async def test_force_new_shares_one_request(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Many simultaneous force_new calls cause one token request."""
+    before = emulator.token_requests()
+
+    responses = await asyncio.gather(
+        *(call(hass, **{ATTR_FORCE_NEW: True}) for _ in range(50))
+    )
+
+    tokens = {response["token"] for response in responses}
+    assert len(tokens) == 1
+    assert emulator.token_requests() == before + 1
+    assert emulator.is_accepted(tokens.pop())
+
+
+async def test_unknown_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An unknown entry id is a translated validation error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, **{ATTR_CONFIG_ENTRY_ID: "nope"})
+    assert err.value.translation_key == "service_config_entry_not_found"
+
+
+async def test_unloaded_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An unloaded entry is a translated validation error."""
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, **{ATTR_CONFIG_ENTRY_ID: init_integration.entry_id})
+    assert err.value.translation_key == "service_config_entry_not_loaded"
+
+
+async def test_plex_failure(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """A failing server is a translated HomeAssistantError without the token."""
+    emulator.set_fault(Fault.SERVER_ERROR)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, **{ATTR_FORCE_NEW: True})
+
+    assert err.value.translation_key == "token_unavailable"
+    assert emulator.owner_token not in str(err.value)
+
+
+async def test_owner_token_refused(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """A refused owner token fails the call and starts re-authentication."""
+    emulator.revoke_owner_token()
+
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, **{ATTR_FORCE_NEW: True})
+
+    assert err.value.translation_key == "auth_failed"
+    assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+
+async def test_non_admin_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_read_only_user: User,
+    hass_admin_user: User,
+) -> None:
+    """Only admins (and automations, which have no user) may get a token."""
+    with pytest.raises(Unauthorized):
+        await call(hass, context=Context(user_id=hass_read_only_user.id))
+
+    response = await call(hass, context=Context(user_id=hass_admin_user.id))
+    assert response["token"].startswith("transient-")
