@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
+from .helpers import current_token
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -407,18 +409,19 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
-    assert defaults == {CONF_ROTATION_HOURS: 24, CONF_SHOW_TOKEN: True}
+    assert defaults == {CONF_ROTATION_HOURS: 24, CONF_SHOW_TOKEN: False}
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_ROTATION_HOURS: 6, CONF_SHOW_TOKEN: False}
+        result["flow_id"], {CONF_ROTATION_HOURS: 6, CONF_SHOW_TOKEN: True}
     )
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert init_integration.options == {CONF_ROTATION_HOURS: 6, CONF_SHOW_TOKEN: False}
+    assert init_integration.options == {CONF_ROTATION_HOURS: 6, CONF_SHOW_TOKEN: True}
     state = hass.states.get("sensor.living_room_plex_transient_token")
     assert state is not None
-    assert "token" not in state.attributes
+    assert state.attributes["token"] == current_token(hass)
+    assert init_integration.runtime_data.rotation_age == timedelta(hours=6)
 
 
 @pytest.mark.parametrize(

@@ -21,25 +21,8 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 
+from .helpers import SENSOR, current_token, poll
 from .plex_emulator import Fault, PlexEmulator
-
-SENSOR = "sensor.living_room_plex_transient_token"
-
-
-def current_token(hass: HomeAssistant) -> str:
-    """The token the sensor shows."""
-    state = hass.states.get(SENSOR)
-    assert state is not None
-    token = state.attributes["token"]
-    assert isinstance(token, str)
-    return token
-
-
-async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Let one poll interval pass."""
-    freezer.tick(UPDATE_INTERVAL)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_setup_and_unload(

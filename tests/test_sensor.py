@@ -14,9 +14,8 @@ from custom_components.plex_api.const import CONF_SHOW_TOKEN, DOMAIN, UPDATE_INT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
+from .helpers import SENSOR, current_token
 from .plex_emulator import PlexEmulator
-
-SENSOR = "sensor.living_room_plex_transient_token"
 
 
 async def test_sensor(
@@ -26,13 +25,13 @@ async def test_sensor(
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """The sensor's registry entry and state; the random token is checked apart."""
+    """The sensor's registry entry and state: by default without the token."""
     state = hass.states.get(SENSOR)
     assert state is not None
-    assert emulator.is_accepted(state.attributes["token"])
+    assert "token" not in state.attributes
     assert state.state == "2026-11-30T12:00:00+00:00"
     assert entity_registry.async_get(SENSOR) == snapshot(name="entry")
-    assert state == snapshot(name="state", exclude=props("token"))
+    assert state == snapshot(name="state")
 
 
 async def test_device(
@@ -51,21 +50,23 @@ async def test_device(
     assert device == snapshot(exclude=props("configuration_url"))
 
 
-async def test_token_hidden_by_option(
+async def test_token_shown_by_option(
     hass: HomeAssistant,
+    emulator: PlexEmulator,
     config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """With the option off the sensor has no token attribute."""
+    """With the option on the sensor shows the current token."""
     hass.config_entries.async_update_entry(
-        config_entry, options={CONF_SHOW_TOKEN: False}
+        config_entry, options={CONF_SHOW_TOKEN: True}
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
 
     state = hass.states.get(SENSOR)
     assert state is not None
-    assert "token" not in state.attributes
+    assert state.attributes["token"] == current_token(hass)
+    assert emulator.is_accepted(state.attributes["token"])
     assert state.attributes["issued_at"] == "2026-11-28T12:00:00+00:00"
 
 

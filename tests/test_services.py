@@ -27,6 +27,7 @@ from homeassistant.exceptions import (
     Unauthorized,
 )
 
+from .helpers import current_token
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -87,9 +88,7 @@ async def test_stale_check_is_repeated(
 
     assert new != old
     assert emulator.is_accepted(new)
-    state = hass.states.get("sensor.living_room_plex_transient_token")
-    assert state is not None
-    assert state.attributes["token"] == new
+    assert current_token(hass) == new
 
 
 async def test_force_new_shares_one_request(

@@ -18,7 +18,8 @@ CONF_SHOW_TOKEN: Final = "show_token"
 DEFAULT_ROTATION_HOURS: Final = 24
 MIN_ROTATION_HOURS: Final = 1
 MAX_ROTATION_HOURS: Final = 47
-DEFAULT_SHOW_TOKEN: Final = True
+# Off: any user who can see states (not only admins) could read the attribute.
+DEFAULT_SHOW_TOKEN: Final = False
 
 # Per request; a Plex server on the LAN answers in milliseconds.
 REQUEST_TIMEOUT: Final = 10.0
