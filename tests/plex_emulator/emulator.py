@@ -173,8 +173,9 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
+        # Wide validity: tests freeze "now" away from the clock OpenSSL checks.
+        .not_valid_before(now - timedelta(days=365))
+        .not_valid_after(now + timedelta(days=365))
         .add_extension(san, critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -184,6 +185,11 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
         serialization.NoEncryption(),
     )
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+# cryptography remembers the datetime class of its first certificate: make that
+# the real one now, before a test freezes time with a datetime subclass.
+_self_signed_pem()
 
 
 def _server_ssl_context(certificate_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
@@ -269,7 +275,10 @@ class PlexEmulator:
         self.fault_paths: frozenset[str] | None = None
         self.delay = 30.0
         self.restarts = 0
-        self.certificate_pem: bytes | None = None
+        self.certificate_pem: bytes | None = None  # kept across restarts; None = new
+        self._key_pem = b""
+        self._token_requests = 0
+        self.issued_tokens: list[str] = []  # every transient token, restarts or not
         self._clock = clock or _utcnow
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -295,11 +304,7 @@ class PlexEmulator:
 
     def token_requests(self) -> int:
         """Count delegation requests, to check the client does not over-ask."""
-        return sum(
-            request.method == "GET"
-            and request.path_qs.partition("?")[0] == "/security/token"
-            for request in self.requests
-        )
+        return self._token_requests
 
     def is_accepted(self, token: str) -> bool:
         """Tell whether GET / would accept this token now."""
@@ -376,6 +381,7 @@ class PlexEmulator:
             return _html(400)
         transient = f"transient-{uuid.uuid4()}"
         self.transient_tokens[transient] = self._clock()
+        self.issued_tokens.append(transient)
         return self._container(request, {"size": 0, "token": transient})
 
     async def _faulty_response(
@@ -402,6 +408,8 @@ class PlexEmulator:
             return await handler(request)
         headers = {str(name): value for name, value in request.headers.items()}
         self.requests.append(ReceivedRequest(request.method, request.raw_path, headers))
+        if request.method == "GET" and request.path == "/security/token":
+            self._token_requests += 1  # counted here: long soak tests ask often
         in_scope = self.fault_paths is None or request.path in self.fault_paths
         if in_scope and self.fault is Fault.DELAY:
             await self._sleep(self.delay)
@@ -467,8 +475,9 @@ class PlexEmulator:
         assert http_factory is not None, "runner.setup() was not awaited"
         if not self.https:
             return http_factory
-        self.certificate_pem, key_pem = _self_signed_pem()
-        context = _server_ssl_context(self.certificate_pem, key_pem)
+        if self.certificate_pem is None:
+            self.certificate_pem, self._key_pem = _self_signed_pem()
+        context = _server_ssl_context(self.certificate_pem, self._key_pem)
         return lambda: _TlsAcceptor(http_factory, context, self._handshakes)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
