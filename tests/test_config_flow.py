@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import web
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -24,7 +25,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 
 from .helpers import current_token
 from .plex_emulator import Fault, PlexEmulator
@@ -241,6 +242,14 @@ async def test_unexpected_error_recovers(
         ({CONF_TOKEN: ""}, {CONF_TOKEN: "invalid_token"}),
         ({CONF_TOKEN: "two words"}, {CONF_TOKEN: "invalid_token"}),
         ({CONF_TOKEN: "line\nbreak"}, {CONF_TOKEN: "invalid_token"}),
+        ({CONF_TOKEN: "   "}, {CONF_TOKEN: "invalid_token"}),
+        ({CONF_TOKEN: "nul\x00byte"}, {CONF_TOKEN: "invalid_token"}),
+        ({CONF_HOST: "plex server"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "http://[::1"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "https://127.0.0.1:32400?x=1"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "127.0.0.1#frag"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "a" * 300}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "fe80::1%eth0/64"}, {CONF_HOST: "invalid_host"}),
     ],
 )
 async def test_bad_input(
@@ -442,3 +451,70 @@ def test_normalize_connection(
     data = normalize_connection({CONF_HOST: host, CONF_PORT: port, CONF_SSL: False})
     assert (data[CONF_HOST], data[CONF_PORT], data[CONF_SSL]) == expected
     assert str(base_url(data)).startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize("port", ["abc", "", None])
+async def test_port_not_a_number(
+    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any], port: Any
+) -> None:
+    """A port that is not a number is refused by the form's schema, per field."""
+    flow_id = await start_user_flow(hass)
+
+    with pytest.raises(InvalidData) as err:
+        await hass.config_entries.flow.async_configure(
+            flow_id, {**entry_data, CONF_PORT: port}
+        )
+
+    assert set(err.value.schema_errors) == {CONF_PORT}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data, CONF_PORT: str(emulator.port)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PORT] == emulator.port
+
+
+async def _foreign_server(status: int, body: str, content_type: str) -> web.AppRunner:
+    """Another web server (not Plex) answering every path the same way."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (404, "<html><body>404 Not Found</body></html>", "text/html"),
+        (200, '{"status": "ok"}', "application/json"),
+        (200, "<MediaContainer/>", "text/xml"),
+        (401, "Unauthorized", "text/plain"),
+    ],
+)
+async def test_foreign_server(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    status: int,
+    body: str,
+    content_type: str,
+) -> None:
+    """A web server that is not Plex on that port: a clear error, never a crash."""
+    runner = await _foreign_server(status, body, content_type)
+    port = runner.addresses[0][1]
+    flow_id = await start_user_flow(hass)
+    try:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {**entry_data, CONF_PORT: port}
+        )
+    finally:
+        await runner.cleanup()
+
+    assert result["errors"] == {"base": "not_plex"}
+    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY

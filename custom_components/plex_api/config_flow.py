@@ -52,6 +52,7 @@ from .plex import (
     PlexAuthenticationError,
     PlexConnectionError,
     PlexError,
+    PlexResponseError,
     PlexStatusError,
     PlexTimeoutError,
     PlexTLSError,
@@ -270,7 +271,11 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_prove(self, data: Mapping[str, Any]) -> ServerInfo:
         """`/identity` (is it Plex?), a transient token (is the token an owner's?)."""
         client = await async_create_client(self.hass, data)
-        await client.identity()
+        try:
+            await client.identity()
+        except PlexAuthenticationError as err:
+            # Plex serves /identity to anyone: a server that wants a token is not Plex.
+            raise PlexResponseError("/identity requires a token") from err
         await client.new_transient_token()
         return await client.server_info()
 
