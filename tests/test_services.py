@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
+from homeassistant.util import dt as dt_util
 
 from .helpers import current_token
 from .plex_emulator import Fault, PlexEmulator
@@ -164,3 +166,42 @@ async def test_non_admin_refused(
 
     response = await call(hass, context=Context(user_id=hass_admin_user.id))
     assert response["token"].startswith("transient-")
+
+
+async def test_force_new_during_a_poll(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """A poll whose check is in flight does not bring back the older token."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator = config_entry.runtime_data
+    emulator.delay = 0.3
+    emulator.set_fault(Fault.DELAY, "/")
+
+    refresh = asyncio.ensure_future(coordinator.async_refresh())
+    async with asyncio.timeout(5):  # until the poll's check is in flight
+        while emulator.requests[-1].path_qs != "/":  # noqa: ASYNC110 - no hook
+            await asyncio.sleep(0.01)
+    response = await call(hass, **{ATTR_FORCE_NEW: True})
+    await refresh
+
+    assert coordinator.data.token.token == response["token"]
+    assert coordinator.last_update_success
+
+
+async def test_rotation_due_is_never_handed_out(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A token at its rotation age is replaced before it is handed out."""
+    old = current_token(hass)
+    coordinator = init_integration.runtime_data
+    frozen_time.tick(timedelta(hours=24))
+    # as if the poll had just checked it, but not yet rotated it
+    coordinator.data = replace(coordinator.data, checked_at=dt_util.utcnow())
+
+    response = await call(hass)
+
+    assert response["token"] != old
+    assert emulator.is_accepted(response["token"])

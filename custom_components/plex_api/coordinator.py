@@ -139,6 +139,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             data is None
             or not self.last_update_success
             or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
+            or self._rotation_due(data.token)
         )
 
     async def _check_or_replace(self) -> PlexApiData:
@@ -147,6 +148,9 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         if current is None or self._rotation_due(current.token):
             return await self._replace.run(self._new_token)
         server = await self.client.check_token(current.token.token)
+        if self.data is not current:
+            # A forced new token arrived meanwhile: keep it, not the older one.
+            return self.data
         if server is None:
             LOGGER.info(
                 "%s no longer accepts the transient token (restarted?); "
