@@ -1,0 +1,282 @@
+"""Integration figures: setup time, action latency, a simulated day, blocking calls.
+
+Run by scripts/bench as `pytest bench/integration.py` (never by the test run). Each
+test gets a fresh Home Assistant test instance with the project's emulator on
+loopback in the same loop, Home Assistant's blocking-call detection fully on, and
+asyncio debug mode off. Figures go to the session's `bench_results`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+import os
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_TOKEN,
+    CONF_VERIFY_SSL,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_state_change_event
+from tests.plex_emulator import PlexEmulator
+
+from .conftest import BlockingDetection
+from .stats import Summary, now_ns
+
+# The integration is not imported here on purpose: the first setup must load it
+# the way Home Assistant does, so these mirror its constants.
+DOMAIN = "plex_api"
+SERVICE = "get_transient_token"
+SENSOR = "sensor.living_room_plex_transient_token"
+START_TIME = "2026-11-28T12:00:00+00:00"
+CHECK_DUE = timedelta(seconds=61)  # past the action's one-minute check age
+DAY = timedelta(hours=24)
+
+QUICK = bool(os.environ.get("PLEX_API_BENCH_QUICK"))
+SETUP_WARMUP, SETUP_CYCLES = (1, 5) if QUICK else (3, 40)
+ACTION_WARMUP, ACTION_CALLS = (10, 30) if QUICK else (50, 400)
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _entry(hass: HomeAssistant, emulator: PlexEmulator) -> MockConfigEntry:
+    """A config entry for the emulator, added but not set up."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=emulator.friendly_name,
+        unique_id=emulator.machine_identifier,
+        data={
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: emulator.port,
+            CONF_TOKEN: emulator.owner_token,
+            CONF_SSL: False,
+            CONF_VERIFY_SSL: True,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+def _paths(emulator: PlexEmulator, since: int) -> dict[str, int]:
+    """Requests received since index `since`, counted by path (query dropped)."""
+    return dict(Counter(r.path_qs.partition("?")[0] for r in emulator.requests[since:]))
+
+
+async def _timed_setup(hass: HomeAssistant, entry: MockConfigEntry) -> int:
+    """Ns from asking Home Assistant to set the entry up to the sensor's state."""
+    ready: list[int] = []
+
+    @callback
+    def _changed(event: Event[EventStateChangedData]) -> None:
+        state = event.data["new_state"]
+        if (
+            not ready
+            and state
+            and state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+        ):
+            ready.append(now_ns())
+
+    unsubscribe = async_track_state_change_event(hass, [SENSOR], _changed)
+    start = now_ns()
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        unsubscribe()
+    assert ready, "the sensor never got a state"
+    return ready[0] - start
+
+
+async def _unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Unload inside the test, so that detection covers it too."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def _action(hass: HomeAssistant, *, force_new: bool = False) -> int:
+    """Ns of one get_transient_token call, as an automation makes it."""
+    data = {"force_new": True} if force_new else {}
+    start = now_ns()
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE, data, blocking=True, return_response=True
+    )
+    elapsed = now_ns() - start
+    assert response is not None
+    assert str(response["token"]).startswith("transient-")
+    return elapsed
+
+
+def _record(
+    results: dict[str, Any], name: str, detection: BlockingDetection, **figures: Any
+) -> None:
+    """Store one test's figures with what blocking detection saw."""
+    results[name] = {
+        **figures,
+        "blocking_self_check": detection.self_check,
+        "blocking_reports": list(detection.reports),
+    }
+
+
+def _us(samples: list[int]) -> dict[str, Any]:
+    """Ns samples as a summary in µs."""
+    return Summary.of(samples).scaled(1e-3).to_json()
+
+
+async def test_setup(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """Setup to sensor state: first in this process (cold), then reload cycles."""
+    entry = _entry(hass, emulator)
+    cold = await _timed_setup(hass, entry)
+    setup_requests = _paths(emulator, 0)
+
+    samples = []
+    per_setup: Counter[int] = Counter()
+    for index in range(SETUP_WARMUP + SETUP_CYCLES):
+        await _unload(hass, entry)
+        before = len(emulator.requests)
+        elapsed = await _timed_setup(hass, entry)
+        per_setup[len(emulator.requests) - before] += 1
+        if index >= SETUP_WARMUP:
+            samples.append(elapsed)
+    await _unload(hass, entry)
+
+    _record(
+        bench_results,
+        "setup",
+        blocking_detection,
+        cold_us=cold / 1000,
+        warm=_us(samples),
+        requests=setup_requests,
+        requests_per_reload=dict(per_setup),
+    )
+
+
+async def _action_case(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    *,
+    force_new: bool = False,
+    freezer: FrozenDateTimeFactory | None = None,
+) -> dict[str, Any]:
+    """Time the action after a warm-up; count the requests it caused."""
+    samples = []
+    before = len(emulator.requests)
+    for index in range(ACTION_WARMUP + ACTION_CALLS):
+        if freezer is not None:
+            freezer.tick(CHECK_DUE)  # not timed: only makes the check due
+        elapsed = await _action(hass, force_new=force_new)
+        if index >= ACTION_WARMUP:
+            samples.append(elapsed)
+    return {
+        "latency": _us(samples),
+        "calls": ACTION_WARMUP + ACTION_CALLS,
+        "requests": _paths(emulator, before),
+    }
+
+
+async def test_action(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """The action with a freshly checked token, and with force_new, in real time.
+
+    No freezegun here: under it every time.monotonic() call (aiohttp and Home
+    Assistant make many) walks the stack, which would inflate these figures.
+    """
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    # The setup's check is seconds old: every call below returns the cached token.
+    cached = await _action_case(hass, emulator)
+    forced = await _action_case(hass, emulator, force_new=True)
+    await _unload(hass, entry)
+    _record(
+        bench_results, "action", blocking_detection, cached=cached, force_new=forced
+    )
+
+
+async def test_action_check_due(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """The action when the last check is over a minute old: one GET / first.
+
+    The clock jump also ages aiohttp's pooled connection past its keep-alive, so
+    each call opens a new connection, as it would after a real idle minute.
+    """
+    freezer.move_to(START_TIME)
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    due = await _action_case(hass, emulator, freezer=freezer)
+    await _unload(hass, entry)
+    _record(bench_results, "action_check_due", blocking_detection, check_due=due)
+
+
+@pytest.mark.parametrize("restart_at_hour", [None, 12])
+async def test_day(  # noqa: PLR0917 - pytest passes fixtures by name
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+    restart_at_hour: int | None,
+) -> None:
+    """24 simulated hours of polls, steady or with one Plex restart at noon."""
+    freezer.move_to(START_TIME)
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    coordinator = entry.runtime_data
+    interval: timedelta = coordinator.update_interval
+    polls = int(DAY / interval)
+    restart_poll = None if restart_at_hour is None else restart_at_hour * polls // 24
+    before = len(emulator.requests)
+    poll_samples = []
+    unavailable_polls = 0
+
+    for index in range(polls):
+        if index == restart_poll:
+            emulator.restart()
+        start = now_ns()
+        freezer.tick(interval)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        poll_samples.append(now_ns() - start)
+        state = hass.states.get(SENSOR)
+        unavailable_polls += state is None or state.state == STATE_UNAVAILABLE
+
+    assert emulator.is_accepted(coordinator.data.token.token)
+    figures = {
+        "polls": polls,
+        "interval_s": interval.total_seconds(),
+        "rotation_hours": coordinator.rotation_age.total_seconds() / 3600,
+        "restarts": 0 if restart_poll is None else 1,
+        "requests": _paths(emulator, before),
+        "unavailable_polls": unavailable_polls,
+        "poll": _us(poll_samples),
+    }
+    await _unload(hass, entry)
+    name = "day_steady" if restart_poll is None else "day_restart"
+    _record(bench_results, name, blocking_detection, **figures)

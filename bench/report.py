@@ -1,0 +1,252 @@
+"""The one table scripts/bench prints: figures, spreads, ratios, targets, verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Any
+
+from .client import ClientResults
+from .stats import Summary
+
+CLIENT_TARGET = 1.25
+IMPORT_TARGET_MS = 50.0
+SETUP_REQUESTS_TARGET = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the table; empty cells stay empty."""
+
+    figure: str
+    median: str = ""
+    spread: str = ""
+    n: str = ""
+    ratio: str = ""
+    target: str = ""
+    result: str = ""
+
+
+def _time(value: float, unit: str) -> str:
+    """A duration with about three significant digits, never in exponent form."""
+    digits = 0 if value >= 100 else 1 if value >= 10 else 2
+    return f"{value:.{digits}f} {unit}"
+
+
+def _timing(figure: str, summary: Summary, unit: str, **cells: str) -> Row:
+    """A row of a timing summary."""
+    return Row(
+        figure,
+        _time(summary.median, unit),
+        f"{_time(summary.p10, unit)} - {_time(summary.p90, unit)}",
+        str(summary.n),
+        **cells,
+    )
+
+
+def _ratio(summary: Summary, versus: str) -> str:
+    """Median of per-round ratios with their 10th to 90th percentiles."""
+    return f"{summary.median:.2f}x {versus} ({summary.p10:.2f}-{summary.p90:.2f})"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**MISSED**"
+
+
+def _paths(requests: dict[str, int]) -> str:
+    """`3 (/ 2, /security/token 1)`."""
+    parts = ", ".join(f"{path} {count}" for path, count in sorted(requests.items()))
+    return f"{sum(requests.values())} ({parts})" if requests else "0"
+
+
+# Label, timing key, and the per-round ratio shown (None for a floor). Ours is
+# compared with its floor, python-plexapi with ours.
+CLIENT_FIGURES: tuple[tuple[str, str, str | None], ...] = (
+    ("1 Floor: aiohttp GET /security/token (token, Accept JSON)", "floor_token", None),
+    (
+        "1b Floor, token header only (XML answer, as plexapi gets)",
+        "floor_token_xml",
+        None,
+    ),
+    ("2 PlexClient.new_transient_token()", "ours_token", "ours_token/floor_token"),
+    ("2b Floor: aiohttp GET / (transient token, Accept JSON)", "floor_check", None),
+    ("2c PlexClient.check_token() (GET /)", "ours_check", "ours_check/floor_check"),
+    (
+        "3 plexapi {version} PlexServer.createToken()",
+        "plexapi_token",
+        "plexapi_token/ours_token",
+    ),
+    (
+        "3b plexapi PlexServer(url, token) (its check: GET /)",
+        "plexapi_check",
+        "plexapi_check/ours_check",
+    ),
+)
+
+
+def client_rows(client: ClientResults) -> list[Row]:
+    """Rows 1 to 3: the floors, this client, python-plexapi."""
+    rows = []
+    for label, key, ratio_key in CLIENT_FIGURES:
+        figure = label.format(version=client.plexapi_version)
+        timing = client.timings[key]
+        if ratio_key is None:
+            rows.append(_timing(figure, timing, "µs"))
+            continue
+        ratio = client.ratios[ratio_key]
+        if key.startswith("plexapi"):
+            cells = {
+                "ratio": _ratio(ratio, "ours"),
+                "target": "ours faster",
+                "result": _verdict(ratio.median > 1),
+            }
+        else:
+            cells = {
+                "ratio": _ratio(ratio, "floor"),
+                "target": f"≤ {CLIENT_TARGET}x floor",
+                "result": _verdict(ratio.median <= CLIENT_TARGET),
+            }
+        rows.append(_timing(figure, timing, "µs", **cells))
+    return rows
+
+
+def _day_row(name: str, day: dict[str, Any]) -> Row:
+    """A simulated day: requests by path against the allowance of the target."""
+    requests: dict[str, int] = day["requests"]
+    rotations = math.ceil(24 / day["rotation_hours"])
+    checks_allowed, tokens_allowed = day["polls"], rotations + day["restarts"]
+    checks = requests.get("/", 0)
+    tokens = requests.get("/security/token", 0)
+    others = sum(requests.values()) - checks - tokens
+    ok = checks <= checks_allowed and tokens <= tokens_allowed and not others
+    ok = ok and day["unavailable_polls"] == 0
+    return Row(
+        f"{name} ({day['polls']} polls of {day['interval_s'] / 60:g} min)",
+        _paths(requests),
+        n="1",
+        target=f"≤ {checks_allowed} checks + {tokens_allowed} new token"
+        + ("s" if tokens_allowed > 1 else ""),
+        result=_verdict(ok),
+    )
+
+
+def integration_rows(results: dict[str, Any]) -> list[Row]:
+    """Rows 4 to 7: setup, action, a simulated day."""
+    setup, action = results["setup"], results["action"]
+    due = results["action_check_due"]["check_due"]
+    reload_requests = max(int(count) for count in setup["requests_per_reload"])
+    setup_requests = sum(setup["requests"].values())
+    rows = [
+        Row(
+            "4 Setup → sensor state, first in process (loads the integration)",
+            _time(setup["cold_us"] / 1000, "ms"),
+            n="1",
+        ),
+        _timing(
+            "4b Setup → sensor state, reload",
+            Summary.from_json(setup["warm"]).scaled(1e-3),
+            "ms",
+        ),
+        Row(
+            "4c Requests per setup",
+            _paths(setup["requests"]),
+            n=str(1 + sum(setup["requests_per_reload"].values())),
+            target=f"≤ {SETUP_REQUESTS_TARGET}",
+            result=_verdict(
+                max(setup_requests, reload_requests) <= SETUP_REQUESTS_TARGET
+            ),
+        ),
+    ]
+    for label, case in (
+        ("5 Action, token checked < 1 min ago (cached)", action["cached"]),
+        ("5b Action, check due (> 1 min: new connection; freezegun)", due),
+        ("5c Action, force_new", action["force_new"]),
+    ):
+        per_call = {p: c / case["calls"] for p, c in case["requests"].items()}
+        rows.append(
+            _timing(
+                label,
+                Summary.from_json(case["latency"]),
+                "µs",
+                ratio="requests/call: "
+                + (", ".join(f"{p} {c:g}" for p, c in per_call.items()) or "0"),
+            )
+        )
+    rows.append(_day_row("6 Requests in 24 h, steady", results["day_steady"]))
+    rows.append(
+        _day_row("6b Requests in 24 h, Plex restart at noon", results["day_restart"])
+    )
+    rows.append(
+        _timing(
+            "6c One poll (timer to done, under freezegun)",
+            Summary.from_json(results["day_steady"]["poll"]),
+            "µs",
+        )
+    )
+    return rows
+
+
+def import_rows(imports: dict[str, Summary]) -> list[Row]:
+    """Row 7: import time after Home Assistant's own modules."""
+    ours, peer = imports["plex_api"], imports["plexapi"]
+    return [
+        _timing(
+            "7 Import plex_api (all 14 modules), HA excluded",
+            ours,
+            "ms",
+            target=f"< {IMPORT_TARGET_MS:g} ms",
+            result=_verdict(ours.median < IMPORT_TARGET_MS),
+        ),
+        _timing(
+            "7b Import plexapi.server, HA excluded",
+            peer,
+            "ms",
+            ratio=f"{peer.median / ours.median:.2f}x ours",
+        ),
+    ]
+
+
+def blocking_row(results: dict[str, Any]) -> Row:
+    """Row 8: Home Assistant's blocking-call reports over the integration part."""
+    checks = [
+        ok for part in results.values() for ok in part["blocking_self_check"].values()
+    ]
+    reports = [line for part in results.values() for line in part["blocking_reports"]]
+    ours = [line for line in reports if "'plex_api'" in line]
+    valid = all(checks)
+    return Row(
+        "8 Blocking calls reported in the loop (whole integration part)",
+        f"{len(ours)} by plex_api, {len(reports) - len(ours)} elsewhere",
+        n=f"{len(results)} tests",
+        ratio=f"self-check {sum(checks)}/{len(checks)} fired as expected",
+        target="0",
+        result=_verdict(not ours) if valid else "**INVALID: detection off**",
+    )
+
+
+def render(rows: list[Row]) -> str:
+    """A Markdown table, so that it can go into the README as printed."""
+    header = Row(
+        "Figure",
+        "Median",
+        "p10 - p90",
+        "n",
+        "Ratio (p10-p90) / notes",
+        "Target",
+        "Result",
+    )
+    lines = []
+    for row in [header, *rows]:
+        cells = (
+            row.figure,
+            row.median,
+            row.spread,
+            row.n,
+            row.ratio,
+            row.target,
+            row.result,
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+        if row is header:
+            lines.append("|" + "---|" * len(cells))
+    return "\n".join(lines)
