@@ -169,9 +169,10 @@ async def test_bad_request_status(
     client = make_client(session, emulator)
     with pytest.raises(PlexStatusError) as err:
         await client._get(
-            "/security/token",
-            token=emulator.owner_token,
-            params={"type": "access", "scope": "all"},
+            client.base_url.with_path("/security/token").with_query(
+                type="access", scope="all"
+            ),
+            client._owner(),
         )
     assert err.value.status == 400
 

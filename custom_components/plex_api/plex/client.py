@@ -45,11 +45,17 @@ class PlexClient:
         """Keep what every request needs; nothing is sent yet."""
         self._session = session
         self._base_url = URL(base_url).with_path("/")
-        self._token = token
+        # Built once: a request is then little more than aiohttp's own work.
+        self._identity_url = self._base_url.with_path("/identity")
+        self._token_url = self._base_url.with_path("/security/token").with_query(
+            _TOKEN_QUERY
+        )
         self._client_headers = {
             "Accept": "application/json",
             **client_info.headers(),
         }
+        self._owner_token = token
+        self._owner_headers: dict[str, str] | None = None
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -63,11 +69,13 @@ class PlexClient:
 
     async def identity(self) -> PlexIdentity:
         """Ask `/identity` (no token needed): is it a Plex server, and which one."""
-        return PlexIdentity.from_container(await self._get("/identity", token=None))
+        container = await self._get(self._identity_url, self._client_headers)
+        return PlexIdentity.from_container(container)
 
     async def server_info(self) -> ServerInfo:
         """Ask `/` with the owner token: the server's name and version."""
-        return ServerInfo.from_container(await self._get("/", token=self._token))
+        container = await self._get(self._base_url, self._owner())
+        return ServerInfo.from_container(container)
 
     async def check_token(self, token: str) -> ServerInfo | None:
         """Return the server info if `token` is accepted now, None if it is refused.
@@ -75,24 +83,18 @@ class PlexClient:
         One cheap request: a transient token destroyed by a restart gets a 401 here.
         """
         try:
-            container = await self._get("/", token=token)
+            container = await self._get(self._base_url, self._with_token(token))
         except PlexAuthenticationError:
             return None
         return ServerInfo.from_container(container)
 
     async def new_transient_token(self) -> TransientToken:
         """Ask the server for a new delegation token with the owner token."""
-        container = await self._get(
-            "/security/token", token=self._token, params=_TOKEN_QUERY
-        )
+        container = await self._get(self._token_url, self._owner())
         return TransientToken.from_container(container, datetime.now(UTC))
 
-    async def _get(
-        self, path: str, *, token: str | None, params: dict[str, str] | None = None
-    ) -> Container:
-        """GET a path and return its MediaContainer; every failure is a PlexError."""
-        url = self._base_url.with_path(path).with_query(params)
-        headers = self._headers(token)
+    async def _get(self, url: URL, headers: dict[str, str]) -> Container:
+        """GET a URL and return its MediaContainer; every failure is a PlexError."""
         try:
             async with (
                 asyncio.timeout(self._timeout),
@@ -120,10 +122,14 @@ class PlexClient:
             ) from err
         return parse_media_container(body)
 
-    def _headers(self, token: str | None) -> dict[str, str]:
-        """Client headers plus the token; a token that cannot be a header is refused."""
-        if token is None:
-            return self._client_headers
+    def _owner(self) -> dict[str, str]:
+        """Headers with the owner token, built on first use and kept."""
+        if self._owner_headers is None:
+            self._owner_headers = self._with_token(self._owner_token)
+        return self._owner_headers
+
+    def _with_token(self, token: str) -> dict[str, str]:
+        """Client headers plus a token; one that cannot be a header is refused."""
         if not token or not token.isprintable() or any(c.isspace() for c in token):
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
