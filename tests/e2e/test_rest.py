@@ -1,0 +1,114 @@
+"""The integration in a real Home Assistant, driven through its REST API.
+
+What a user and an automation do, in order: add the server (a wrong token first),
+read the sensor, call the action, live through a Plex restart, remove the entry,
+stop Home Assistant. The Plex side is the emulator, in its own process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from .harness import LOOPBACK, Emulator, Hass, Session, assert_clean_log
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+SENSOR = "sensor.living_room_plex_transient_token"
+ACTION = "/api/services/plex_api/get_transient_token?return_response"
+FLOWS = "/api/config/config_entries/flow"
+
+
+def get_token(api: Session) -> dict[str, Any]:
+    """Call the action the way a script or an automation would, through REST."""
+    answer = api.request("POST", ACTION, json={})
+    assert answer["changed_states"] == []
+    response: dict[str, Any] = answer["service_response"]
+    return response
+
+
+def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
+    """Set up, use, survive a Plex restart, remove, stop: all for real."""
+    api = home_assistant.onboard()
+
+    # The config flow, as the frontend drives it: a refused token, then the right one.
+    flow = api.request("POST", FLOWS, json={"handler": "plex_api"})
+    assert (flow["type"], flow["step_id"]) == ("form", "user")
+    assert [field["name"] for field in flow["data_schema"]] == [
+        "host",
+        "port",
+        "ssl",
+        "verify_ssl",
+        "token",
+    ]
+    form = {"host": LOOPBACK, "port": emulator.port, "ssl": False, "verify_ssl": True}
+    refused = api.request(
+        "POST", f"{FLOWS}/{flow['flow_id']}", json={**form, "token": "not-the-owner"}
+    )
+    assert refused["type"] == "form"
+    assert refused["errors"] == {"base": "invalid_auth"}
+    created = api.request(
+        "POST",
+        f"{FLOWS}/{flow['flow_id']}",
+        json={**form, "token": emulator.owner_token},
+    )
+    assert created["type"] == "create_entry"
+    assert created["title"] == "Living Room Plex"
+    assert created["result"]["state"] == "loaded"
+    entry_id = created["result"]["entry_id"]
+
+    # The sensor: its state is the expiry of a fresh 48-hour token.
+    state = api.request("GET", f"/api/states/{SENSOR}")
+    expires = datetime.fromisoformat(state["state"])
+    assert timedelta(hours=47) < expires - datetime.now(UTC) <= timedelta(hours=48)
+    assert "token" not in state["attributes"]  # the option is off by default
+
+    # The action hands out a token that Plex accepts.
+    answer = get_token(api)
+    first = answer["token"]
+    assert answer["url"] == emulator.url
+    assert answer["server_name"] == "Living Room Plex"
+    assert datetime.fromisoformat(answer["expires_at"]).replace(microsecond=0) == (
+        expires
+    )
+    assert emulator.accepts(first)
+    seen = set(emulator.state()["transient_tokens"])  # the flow's and the entry's
+    assert first in seen
+
+    # Plex restarts: every transient token dies.
+    emulator.restart()
+    assert not emulator.accepts(first)
+    asked_before = emulator.state()["token_requests"]
+
+    # One poll, now instead of in 5 minutes: homeassistant.update_entity on the
+    # sensor makes its coordinator refresh, the code that the 5-minute timer runs.
+    # That poll finds the token refused and gets one new token, and only one.
+    api.request(
+        "POST", "/api/services/homeassistant/update_entity", json={"entity_id": SENSOR}
+    )
+    after = emulator.state()
+    assert after["token_requests"] == asked_before + 1
+    [second] = after["transient_tokens"]
+    assert second != first
+    assert emulator.accepts(second)
+    polled = api.request("GET", f"/api/states/{SENSOR}")
+    assert polled["attributes"]["issued_at"] > state["attributes"]["issued_at"]
+
+    # The action now hands out that token, without asking Plex for another
+    # (its last check is less than a minute old).
+    assert get_token(api)["token"] == second
+    assert emulator.state()["token_requests"] == asked_before + 1
+    seen.add(second)
+
+    # Removal: the entry, its sensor and its action target are gone.
+    removed = api.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
+    assert removed == {"require_restart": False}
+    entries = api.request("GET", "/api/config/config_entries/entry?domain=plex_api")
+    assert entries == []
+    assert api.send("GET", f"/api/states/{SENSOR}").status_code == 404
+
+    # Home Assistant stops cleanly, and its log kept every token to itself.
+    assert home_assistant.close() == 0
+    assert_clean_log(home_assistant, {emulator.owner_token, *seen})
