@@ -316,3 +316,4 @@ async def test_not_http_on_the_port(
 
     assert "secret-owner" not in str(err.value)
     assert err.value.__cause__ is None
+    assert err.value.__context__ is None

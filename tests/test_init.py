@@ -20,6 +20,7 @@ from custom_components.plex_api.const import (
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 from .helpers import SENSOR, current_token, poll
 from .plex_emulator import Fault, PlexEmulator
@@ -190,3 +191,41 @@ async def test_unavailable_and_back(
     assert "Traceback" not in caplog.text
     assert token not in caplog.text
     assert emulator.owner_token not in caplog.text
+
+
+async def test_other_server_at_setup(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """The address answers as another server: setup waits, it does not adopt it."""
+    emulator.machine_identifier = "a-different-server"
+
+    await hass.config_entries.async_setup(config_entry.entry_id)
+
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert config_entry.reason is not None
+    assert "different Plex Media Server (a-different-server)" in config_entry.reason
+    assert hass.states.get(SENSOR) is None
+
+
+async def test_other_server_mid_life(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Another server at the address: unavailable, no second device; then back."""
+    emulator.machine_identifier = "a-different-server"
+
+    await poll(hass, frozen_time)
+
+    assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
+    devices = dr.async_entries_for_config_entry(
+        device_registry, init_integration.entry_id
+    )
+    assert [device.identifiers for device in devices] == [
+        {(DOMAIN, init_integration.unique_id)}
+    ]
+    emulator.machine_identifier = str(init_integration.unique_id)
+    await poll(hass, frozen_time)
+    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE

@@ -205,3 +205,44 @@ async def test_rotation_due_is_never_handed_out(
 
     assert response["token"] != old
     assert emulator.is_accepted(response["token"])
+
+
+async def test_action_during_reload(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """A call in flight when the entry unloads gets a clear error, not a cancel."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    emulator.delay = 5
+    emulator.set_fault(Fault.DELAY, "/security/token")
+    pending = asyncio.ensure_future(call(hass, **{ATTR_FORCE_NEW: True}))
+    async with asyncio.timeout(5):  # until the token request is in flight
+        while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
+            await asyncio.sleep(0.01)
+
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await pending
+    assert err.value.translation_key == "reloading"
+
+
+async def test_new_token_kept_when_callers_give_up(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """A forced token whose callers all gave up still becomes the current one."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    coordinator = config_entry.runtime_data
+    emulator.delay = 0.2
+    emulator.set_fault(Fault.DELAY, "/security/token")
+    caller = asyncio.ensure_future(call(hass, **{ATTR_FORCE_NEW: True}))
+    async with asyncio.timeout(5):  # until the token request is in flight
+        while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
+            await asyncio.sleep(0.01)
+
+    caller.cancel()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    emulator.set_fault(None)
+    await coordinator.async_refresh()
+
+    assert coordinator.data.token.token == emulator.issued_tokens[-1]
+    assert emulator.token_requests() == 2

@@ -43,6 +43,19 @@ class PlexApiData:
     checked_at: datetime
 
 
+class WrongServerError(PlexError):
+    """The address now answers as another Plex server than the entry's."""
+
+    def __init__(self, found: str) -> None:
+        """Keep the machine identifier that answered."""
+        super().__init__(f"Another Plex Media Server answers ({found})")
+        self.found = found
+
+
+class SharedCallCancelledError(PlexError):
+    """The shared call was cancelled (the entry is unloading), not the caller."""
+
+
 class SingleFlight[T]:
     """Run one call at a time; callers that arrive meanwhile share its outcome.
 
@@ -62,7 +75,13 @@ class SingleFlight[T]:
         if (task := self._task) is None:
             self._task = task = self._start(func())
             task.add_done_callback(self._done)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and caller is not None and not caller.cancelling():
+                raise SharedCallCancelledError("The entry is unloading") from None
+            raise
 
     def _done(self, _task: asyncio.Task[T]) -> None:
         """Let the next caller start a new call: this one is over."""
@@ -86,6 +105,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             update_interval=UPDATE_INTERVAL,
         )
         self.client = client
+        self._latest: PlexApiData | None = None
         self._check = SingleFlight[PlexApiData](self._start_task)
         self._replace = SingleFlight[PlexApiData](self._start_task)
 
@@ -110,6 +130,15 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
+        except WrongServerError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="wrong_server",
+                translation_placeholders={
+                    "host": str(self.client.base_url.origin()),
+                    "found": err.found,
+                },
+            ) from err
         except PlexError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -123,34 +152,32 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         A check older than MAX_CHECK_AGE is repeated first. Concurrent callers share
         one request, whether they ask for a check or for a new token.
         """
+        data = self._latest
         if force_new:
             data = await self._replace.run(self._new_token)
-        elif self._needs_check(self.data):
+        elif data is None or self._needs_check(data):
             data = await self._check.run(self._check_or_replace)
-        else:
-            return self.data
         if data is not self.data:
             self.async_set_updated_data(data)
         return data
 
-    def _needs_check(self, data: PlexApiData | None) -> bool:
+    def _needs_check(self, data: PlexApiData) -> bool:
         """Whether the known token must be checked before it is handed out."""
         return (
-            data is None
-            or not self.last_update_success
+            not self.last_update_success
             or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
             or self._rotation_due(data.token)
         )
 
     async def _check_or_replace(self) -> PlexApiData:
         """Check the current token, or replace it when it is due or refused."""
-        current = self.data
+        current = self._latest
         if current is None or self._rotation_due(current.token):
             return await self._replace.run(self._new_token)
         server = await self.client.check_token(current.token.token)
-        if self.data is not current:
+        if (latest := self._latest) is not current and latest is not None:
             # A forced new token arrived meanwhile: keep it, not the older one.
-            return self.data
+            return latest
         if server is None:
             LOGGER.info(
                 "%s no longer accepts the transient token (restarted?); "
@@ -158,9 +185,24 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 self.name,
             )
             return await self._replace.run(self._new_token)
+        self._verify(server)
         if server != current.server:
             self._async_update_device(server)
-        return PlexApiData(server, current.token, dt_util.utcnow())
+        return self._keep(PlexApiData(server, current.token, dt_util.utcnow()))
+
+    def _verify(self, server: ServerInfo) -> None:
+        """Refuse a server that is not the entry's (an address now used by another)."""
+        if server.machine_identifier != self.config_entry.unique_id:
+            raise WrongServerError(server.machine_identifier)
+
+    def _keep(self, data: PlexApiData) -> PlexApiData:
+        """Remember the newest data at once, inside the shared call.
+
+        Callers publish it when they resume; one that checked meanwhile, or a
+        caller that gave up, must still see it.
+        """
+        self._latest = data
+        return data
 
     def _async_update_device(self, server: ServerInfo) -> None:
         """Keep the device's name and version in step with the server (Plex update)."""
@@ -174,9 +216,13 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     async def _new_token(self) -> PlexApiData:
         """Get a new token; the server info comes along only on the first run."""
         token = await self.client.new_transient_token()
-        server = self.data.server if self.data else await self.client.server_info()
+        if self._latest is not None:
+            server = self._latest.server
+        else:
+            server = await self.client.server_info()
+            self._verify(server)
         LOGGER.debug("%s issued a new transient token", self.name)
-        return PlexApiData(server, token, dt_util.utcnow())
+        return self._keep(PlexApiData(server, token, dt_util.utcnow()))
 
     def _rotation_due(self, token: TransientToken) -> bool:
         """Whether the token is old enough to be replaced."""

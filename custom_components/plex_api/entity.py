@@ -22,9 +22,10 @@ class PlexApiEntity(CoordinatorEntity[PlexApiCoordinator]):
         super().__init__(coordinator)
         self.entity_description = description
         server = coordinator.data.server
-        self._attr_unique_id = f"{server.machine_identifier}_{description.key}"
+        machine_identifier = coordinator.config_entry.unique_id
+        self._attr_unique_id = f"{machine_identifier}_{description.key}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, server.machine_identifier)},
+            identifiers={(DOMAIN, str(machine_identifier))},
             name=server.friendly_name,
             manufacturer="Plex",
             model="Plex Media Server",

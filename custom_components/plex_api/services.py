@@ -17,7 +17,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv, service
 
 from .const import ATTR_FORCE_NEW, DOMAIN, SERVICE_GET_TRANSIENT_TOKEN
-from .coordinator import PlexApiConfigEntry, PlexApiData
+from .coordinator import PlexApiConfigEntry, PlexApiData, SharedCallCancelledError
 from .plex import PlexAuthenticationError, PlexError
 
 GET_TRANSIENT_TOKEN_SCHEMA = probatio.Schema(
@@ -51,6 +51,10 @@ async def _async_get_transient_token(call: ServiceCall) -> ServiceResponse:
     coordinator = entry.runtime_data
     try:
         data = await coordinator.async_get_token(force_new=call.data[ATTR_FORCE_NEW])
+    except SharedCallCancelledError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="reloading"
+        ) from err
     except PlexAuthenticationError as err:
         entry.async_start_reauth(call.hass)
         raise HomeAssistantError(

@@ -96,6 +96,16 @@ class PlexClient:
     async def _get(self, url: URL, headers: dict[str, str]) -> Container:
         """GET a URL and return its MediaContainer; every failure is a PlexError."""
         try:
+            return parse_media_container(await self._fetch(url, headers))
+        except aiohttp.ClientResponseError as err:
+            # Its repr holds the request headers (the token): keep only the message,
+            # and raise outside this block so it is not even the __context__.
+            message = err.message
+        raise PlexConnectionError(f"Bad HTTP answer from {self._base_url}: {message}")
+
+    async def _fetch(self, url: URL, headers: dict[str, str]) -> bytes:
+        """GET a URL and return its body; aiohttp's ClientResponseError passes."""
+        try:
             async with (
                 asyncio.timeout(self._timeout),
                 self._session.get(url, headers=headers, allow_redirects=False) as resp,
@@ -111,16 +121,13 @@ class PlexClient:
             ) from err
         except aiohttp.ClientSSLError as err:
             raise PlexTLSError(f"TLS with {self._base_url} failed: {err}") from err
-        except aiohttp.ClientResponseError as err:
-            # Carries the request headers (the token) in its repr: do not chain it.
-            raise PlexConnectionError(
-                f"Bad HTTP answer from {self._base_url}: {err.message}"
-            ) from None
+        except aiohttp.ClientResponseError:
+            raise
         except aiohttp.ClientError as err:
             raise PlexConnectionError(
                 f"Cannot talk to {self._base_url}: {err or type(err).__name__}"
             ) from err
-        return parse_media_container(body)
+        return body
 
     def _owner(self) -> dict[str, str]:
         """Headers with the owner token, built on first use and kept."""
