@@ -124,8 +124,7 @@ MID_LIFE_FAULTS = [
 
 def lost_and_back(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
     """Count the coordinator's 'lost' and 'recovered' log lines."""
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith(DOMAIN)]
-    messages += [
+    messages = [
         r.getMessage()
         for r in caplog.records
         if r.name == f"custom_components.{DOMAIN}"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-import logging
 
 from freezegun.api import FrozenDateTimeFactory
-import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -23,7 +21,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
 from .helpers import SENSOR, current_token, poll
-from .plex_emulator import Fault, PlexEmulator
+from .plex_emulator import PlexEmulator
 
 
 async def test_setup_and_unload(
@@ -158,39 +156,6 @@ async def test_server_down_at_setup_then_back(
 
     assert config_entry.state is ConfigEntryState.LOADED
     assert emulator.is_accepted(current_token(hass))
-
-
-@pytest.mark.parametrize(
-    "fault", [Fault.SERVER_ERROR, Fault.HTML, Fault.DROP, Fault.WRONG_CONTENT]
-)
-async def test_unavailable_and_back(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    init_integration: MockConfigEntry,
-    frozen_time: FrozenDateTimeFactory,
-    caplog: pytest.LogCaptureFixture,
-    fault: Fault,
-) -> None:
-    """A failing server makes the sensor unavailable; one line when lost and back."""
-    token = current_token(hass)
-    emulator.set_fault(fault)
-    caplog.set_level(logging.INFO, logger="custom_components.plex_api")
-
-    for _ in range(3):
-        await poll(hass, frozen_time)
-        assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
-
-    emulator.set_fault(None)
-    await poll(hass, frozen_time)
-
-    assert current_token(hass) == token
-    lost = [r for r in caplog.records if "Error fetching" in r.getMessage()]
-    back = [r for r in caplog.records if "recovered" in r.getMessage()]
-    assert len(lost) == 1
-    assert len(back) == 1
-    assert "Traceback" not in caplog.text
-    assert token not in caplog.text
-    assert emulator.owner_token not in caplog.text
 
 
 async def test_other_server_at_setup(

@@ -6,6 +6,7 @@ from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
+    snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
@@ -30,8 +31,7 @@ async def test_sensor(
     assert state is not None
     assert "token" not in state.attributes
     assert state.state == "2026-11-30T12:00:00+00:00"
-    assert entity_registry.async_get(SENSOR) == snapshot(name="entry")
-    assert state == snapshot(name="state")
+    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
 
 
 async def test_device(

@@ -93,22 +93,6 @@ async def test_stale_check_is_repeated(
     assert current_token(hass) == new
 
 
-async def test_force_new_shares_one_request(
-    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
-) -> None:
-    """Many simultaneous force_new calls cause one token request."""
-    before = emulator.token_requests()
-
-    responses = await asyncio.gather(
-        *(call(hass, **{ATTR_FORCE_NEW: True}) for _ in range(50))
-    )
-
-    tokens = {response["token"] for response in responses}
-    assert len(tokens) == 1
-    assert emulator.token_requests() == before + 1
-    assert emulator.is_accepted(tokens.pop())
-
-
 async def test_unknown_entry(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
