@@ -42,6 +42,26 @@ async def start_user_flow(hass: HomeAssistant) -> str:
     return result["flow_id"]
 
 
+def request_paths(emulator: PlexEmulator) -> list[str]:
+    """The paths the emulator was asked for, in order, without queries."""
+    return [r.path_qs.split("?")[0] for r in emulator.requests]
+
+
+async def test_user_form_fields(hass: HomeAssistant) -> None:
+    """Where the server is, then the token, then the TLS switches."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_HOST,
+        CONF_PORT,
+        CONF_TOKEN,
+        CONF_SSL,
+        CONF_VERIFY_SSL,
+    ]
+
+
 async def test_user_flow(
     hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
 ) -> None:
@@ -55,11 +75,7 @@ async def test_user_flow(
     assert result["data"] == entry_data
     assert result["result"].unique_id == emulator.machine_identifier
     # /identity, a transient token, then the server's name
-    assert [r.path_qs.split("?")[0] for r in emulator.requests[:3]] == [
-        "/identity",
-        "/security/token",
-        "/",
-    ]
+    assert request_paths(emulator)[:3] == ["/identity", "/security/token", "/"]
 
 
 async def test_pasted_url_is_split(
@@ -250,6 +266,9 @@ async def test_unexpected_error_recovers(
         ({CONF_HOST: "127.0.0.1#frag"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "a" * 300}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "fe80::1%eth0/64"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "[127.0.0.1]"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "[plex.local]:32400"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "http://127.0.0.1:0"}, {CONF_PORT: "invalid_port"}),
     ],
 )
 async def test_bad_input(
@@ -274,11 +293,12 @@ async def test_bad_input(
 
 
 @pytest.mark.parametrize(
-    "host",
+    ("host", "form_port"),
     [
-        "127.0.0.1:{port}",
-        "[127.0.0.1]",
-        "http://127.0.0.1:{port}/",
+        ("127.0.0.1:{port}", 1),
+        ("http://127.0.0.1:{port}/", 1),
+        # No port in the URL: the form's port, not the scheme's 80.
+        ("http://127.0.0.1", "{port}"),
     ],
 )
 async def test_host_forms(
@@ -286,16 +306,20 @@ async def test_host_forms(
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
     host: str,
+    form_port: Any,
 ) -> None:
-    """host:port, a bracketed literal and a URL are all understood."""
+    """host:port and URLs with or without a port reach the server."""
     flow_id = await start_user_flow(hass)
+    user_input = {
+        **entry_data,
+        CONF_HOST: host.format(port=emulator.port),
+        CONF_PORT: int(str(form_port).format(port=emulator.port)),
+    }
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**entry_data, CONF_HOST: host.format(port=emulator.port)}
-    )
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_PORT] == emulator.port
+    assert result["data"] == entry_data
 
 
 async def test_duplicate_aborts(
@@ -434,23 +458,51 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
 
 
 @pytest.mark.parametrize(
-    ("host", "port", "expected"),
+    ("host", "port", "expected", "url"),
     [
-        ("fe80::1", 32400, ("fe80::1", 32400, False)),
-        ("[fe80::1]", 32400, ("fe80::1", 32400, False)),
-        ("[fe80::1]:32401", 32400, ("fe80::1", 32401, False)),
-        ("https://[fe80::1]:32402", 32400, ("fe80::1", 32402, True)),
-        ("https://plex.example.com", 32400, ("plex.example.com", 443, True)),
-        ("Plex-Server.local.", 32400, ("Plex-Server.local.", 32400, False)),
+        ("fe80::1", 32400, ("fe80::1", 32400, False), "http://[fe80::1]:32400"),
+        ("[fe80::1]", 32400, ("fe80::1", 32400, False), "http://[fe80::1]:32400"),
+        ("[fe80::1]:32401", 32400, ("fe80::1", 32401, False), "http://[fe80::1]:32401"),
+        (
+            "https://[fe80::1]:32402",
+            32400,
+            ("fe80::1", 32402, True),
+            "https://[fe80::1]:32402",
+        ),
+        # A URL without a port keeps the form's port, not the scheme's default.
+        (
+            "https://plex.example.com",
+            32400,
+            ("plex.example.com", 32400, True),
+            "https://plex.example.com:32400",
+        ),
+        (
+            "http://192.168.1.20",
+            32400,
+            ("192.168.1.20", 32400, False),
+            "http://192.168.1.20:32400",
+        ),
+        (
+            "https://plex.example.com:443/web",
+            32400,
+            ("plex.example.com", 443, True),
+            "https://plex.example.com",
+        ),
+        (
+            "Plex-Server.local.",
+            32400,
+            ("Plex-Server.local.", 32400, False),
+            "http://plex-server.local.:32400",
+        ),
     ],
 )
 def test_normalize_connection(
-    host: str, port: int, expected: tuple[str, int, bool]
+    host: str, port: int, expected: tuple[str, int, bool], url: str
 ) -> None:
     """IPv6 literals with and without brackets, and URLs, are split cleanly."""
     data = normalize_connection({CONF_HOST: host, CONF_PORT: port, CONF_SSL: False})
     assert (data[CONF_HOST], data[CONF_PORT], data[CONF_SSL]) == expected
-    assert str(base_url(data)).startswith(("http://", "https://"))
+    assert str(base_url(data)) == url
 
 
 @pytest.mark.parametrize("port", ["abc", "", None])
@@ -473,11 +525,18 @@ async def test_port_not_a_number(
     assert result["data"][CONF_PORT] == emulator.port
 
 
-async def _foreign_server(status: int, body: str, content_type: str) -> web.AppRunner:
+async def _foreign_server(
+    status: int,
+    body: str,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> web.AppRunner:
     """Another web server (not Plex) answering every path the same way."""
 
     async def answer(_request: web.Request) -> web.Response:
-        return web.Response(status=status, text=body, content_type=content_type)
+        return web.Response(
+            status=status, text=body, content_type=content_type, headers=headers
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
@@ -516,5 +575,35 @@ async def test_foreign_server(
         await runner.cleanup()
 
     assert result["errors"] == {"base": "not_plex"}
+    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirect(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    status: int,
+) -> None:
+    """A proxy redirecting HTTP to HTTPS: 'redirected', and it is not followed."""
+    runner = await _foreign_server(
+        status,
+        "Moved",
+        "text/plain",
+        {"Location": f"https://127.0.0.1:{emulator.port}/identity"},
+    )
+    port = runner.addresses[0][1]
+    flow_id = await start_user_flow(hass)
+    try:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {**entry_data, CONF_PORT: port}
+        )
+    finally:
+        await runner.cleanup()
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "redirected"}
+    assert emulator.requests == []
     result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -64,20 +64,25 @@ _HOSTNAME = re.compile(
     re.IGNORECASE,
 )
 _TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-_CONNECTION_FIELDS: dict[Any, Any] = {
+# The port has no selector min/max: out-of-range input would then be a schema
+# error without a translation; the step refuses it with `invalid_port` instead.
+_ADDRESS_FIELDS: dict[Any, Any] = {
     probatio.Required(CONF_HOST): TextSelector(),
     probatio.Required(CONF_PORT, default=DEFAULT_PORT): NumberSelector(
         NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
     ),
+}
+_TLS_FIELDS: dict[Any, Any] = {
     probatio.Required(CONF_SSL, default=DEFAULT_SSL): BooleanSelector(),
     probatio.Required(CONF_VERIFY_SSL, default=DEFAULT_VERIFY_SSL): BooleanSelector(),
 }
 _TOKEN_FIELD: dict[Any, Any] = {
     probatio.Required(probatio.Secret(CONF_TOKEN)): _TOKEN_SELECTOR
 }
-USER_SCHEMA = probatio.Schema({**_CONNECTION_FIELDS, **_TOKEN_FIELD})
-RECONFIGURE_SCHEMA = probatio.Schema(_CONNECTION_FIELDS)
-REAUTH_SCHEMA = probatio.Schema(_TOKEN_FIELD)
+# Where to find the server, then the token, then the less common TLS switches.
+USER_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TOKEN_FIELD, **_TLS_FIELDS})
+RECONFIGURE_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TLS_FIELDS})
+TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
 
 
 class InvalidInputError(Exception):
@@ -96,7 +101,7 @@ def normalize_connection(user_input: Mapping[str, Any]) -> dict[str, Any]:
     port = user_input[CONF_PORT]
     use_ssl = bool(user_input[CONF_SSL])
     if "://" in host:
-        host, port, use_ssl = _split_url(host)
+        host, port, use_ssl = _split_url(host, port)
     elif host.startswith("[") and "]" in host:
         host, port = _split_bracketed(host, port)
     elif host.count(":") == 1:
@@ -124,29 +129,36 @@ def normalize_token(token: object) -> str:
     return text
 
 
-def _split_url(text: str) -> tuple[str, int, bool]:
-    """Take scheme, host and port from a URL; a Plex web-app path is tolerated."""
+def _split_url(text: str, port: Any) -> tuple[str, Any, bool]:
+    """Take scheme, host and port from a URL; a Plex web-app path is tolerated.
+
+    A URL without a port keeps the form's port: `http://192.168.1.20` means the
+    Plex port (32400 unless changed), not the scheme's 80.
+    """
     try:
         url = URL(text)
-        port = url.port
+        explicit_port = url.explicit_port
     except ValueError as err:
         raise InvalidInputError(CONF_HOST, "invalid_host") from err
     path_ok = url.path in ("", "/") or url.path.startswith("/web")
     if (
         url.scheme not in ("http", "https")
         or not url.host
-        or port is None
         or url.user is not None
         or url.query_string
         or not path_ok
     ):
         raise InvalidInputError(CONF_HOST, "invalid_host")
+    if explicit_port is not None:
+        port = explicit_port
     return url.host, port, url.scheme == "https"
 
 
 def _split_bracketed(text: str, port: Any) -> tuple[str, Any]:
     """`[fe80::1]` or `[fe80::1]:32400`: an IPv6 literal written as in a URL."""
     host, _, rest = text[1:].partition("]")
+    if not _is_ipv6(host):  # brackets are for IPv6 only: `[127.0.0.1]` is a typo
+        raise InvalidInputError(CONF_HOST, "invalid_host")
     if rest:
         if not rest.startswith(":"):
             raise InvalidInputError(CONF_HOST, "invalid_host")
@@ -160,13 +172,24 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _valid_host(host: str) -> bool:
-    """A hostname or an IP address (IPv6 without brackets), nothing else."""
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return _HOSTNAME.fullmatch(host) is not None
+        return False
     return True
+
+
+def _valid_host(host: str) -> bool:
+    """A hostname or an IP address (IPv6 without brackets), nothing else."""
+    return _is_ip(host) or _HOSTNAME.fullmatch(host) is not None
 
 
 class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -223,7 +246,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=REAUTH_SCHEMA,
+            data_schema=TOKEN_SCHEMA,
             errors=errors,
             description_placeholders={"name": entry.title},
         )
@@ -294,10 +317,21 @@ def _error_key(err: PlexError) -> str:
             return "ssl_error"
         case PlexAuthenticationError():
             return "invalid_auth"
-        case PlexStatusError(status=status) if status >= 500:
-            return "cannot_connect"
+        case PlexStatusError(status=status):
+            return _status_error_key(status)
         case PlexConnectionError():
             return "cannot_connect"
+    return "not_plex"
+
+
+def _status_error_key(status: int) -> str:
+    """The form error for an unexpected HTTP status."""
+    if 300 <= status < 400:
+        # The client follows no redirect (the token would go along); usually a
+        # reverse proxy sending HTTP to HTTPS.
+        return "redirected"
+    if status >= 500:
+        return "cannot_connect"
     return "not_plex"
 
 
