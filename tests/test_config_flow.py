@@ -322,18 +322,29 @@ async def test_host_forms(
     assert result["data"] == entry_data
 
 
+@pytest.mark.parametrize("token", ["owner", "wrong-token"])
 async def test_duplicate_aborts(
     hass: HomeAssistant,
+    emulator: PlexEmulator,
     config_entry: MockConfigEntry,
     entry_data: dict[str, Any],
+    token: str,
 ) -> None:
-    """The same server twice aborts already_configured."""
-    flow_id = await start_user_flow(hass)
+    """The same server twice aborts already_configured, whatever the token.
 
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    It is known from /identity alone: no token is sent and none is judged.
+    """
+    flow_id = await start_user_flow(hass)
+    if token == "owner":
+        token = emulator.owner_token
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**entry_data, CONF_TOKEN: token}
+    )
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+    assert request_paths(emulator) == ["/identity"]
 
 
 async def test_reauth(
@@ -366,6 +377,7 @@ async def test_reauth_wrong_server(
     """A token proved against a different server is refused."""
     emulator.machine_identifier = "another-server"
     result = await init_integration.start_reauth_flow(hass)
+    emulator.requests.clear()
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: emulator.owner_token}
@@ -373,6 +385,8 @@ async def test_reauth_wrong_server(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_server"
+    # Refused on /identity: the new token never reached the other server.
+    assert request_paths(emulator) == ["/identity"]
 
 
 async def test_reconfigure(
@@ -435,6 +449,9 @@ async def test_reconfigure_wrong_server(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_server"
+    # Refused on /identity: the owner token never reached the other server.
+    assert request_paths(other) == ["/identity"]
+    assert all("X-Plex-Token" not in r.headers for r in other.requests)
 
 
 async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:

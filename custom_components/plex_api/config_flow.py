@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 import ipaddress
 import re
 from typing import Any, override
@@ -24,6 +24,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -50,8 +51,10 @@ from .const import (
 from .helpers import async_create_client
 from .plex import (
     PlexAuthenticationError,
+    PlexClient,
     PlexConnectionError,
     PlexError,
+    PlexIdentity,
     PlexResponseError,
     PlexStatusError,
     PlexTimeoutError,
@@ -83,6 +86,8 @@ _TOKEN_FIELD: dict[Any, Any] = {
 USER_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TOKEN_FIELD, **_TLS_FIELDS})
 RECONFIGURE_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TLS_FIELDS})
 TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
+
+type IdentityCheck = Callable[[str], Awaitable[None]]
 
 
 class InvalidInputError(Exception):
@@ -211,10 +216,8 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the server and the owner token, and prove them."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data, server, errors = await self._async_try(user_input)
+            data, server, errors = await self._async_try(user_input, self._new_server)
             if server is not None:
-                await self.async_set_unique_id(server.machine_identifier)
-                self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=server.friendly_name, data=data)
         return self.async_show_form(
             step_id="user",
@@ -237,10 +240,10 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data, server, errors = await self._async_try({**entry.data, **user_input})
+            data, server, errors = await self._async_try(
+                {**entry.data, **user_input}, self._same_server
+            )
             if server is not None:
-                await self.async_set_unique_id(server.machine_identifier)
-                self._abort_if_unique_id_mismatch(reason="wrong_server")
                 return self.async_update_reload_and_abort(
                     entry, data_updates={CONF_TOKEN: data[CONF_TOKEN]}
                 )
@@ -258,10 +261,10 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data, server, errors = await self._async_try({**entry.data, **user_input})
+            data, server, errors = await self._async_try(
+                {**entry.data, **user_input}, self._same_server
+            )
             if server is not None:
-                await self.async_set_unique_id(server.machine_identifier)
-                self._abort_if_unique_id_mismatch(reason="wrong_server")
                 return self.async_update_reload_and_abort(entry, data_updates=data)
         return self.async_show_form(
             step_id="reconfigure",
@@ -271,10 +274,24 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def _new_server(self, machine_identifier: str) -> None:
+        """User step: a server that is already set up aborts before any token."""
+        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
+        self._abort_if_unique_id_configured()
+
+    async def _same_server(self, machine_identifier: str) -> None:
+        """Reauth and reconfigure: the entry's server, or the token is not sent."""
+        await self.async_set_unique_id(machine_identifier)
+        self._abort_if_unique_id_mismatch(reason="wrong_server")
+
     async def _async_try(
-        self, user_input: Mapping[str, Any]
+        self, user_input: Mapping[str, Any], check_identity: IdentityCheck
     ) -> tuple[dict[str, Any], ServerInfo | None, dict[str, str]]:
-        """Normalise and prove the input: (data, server or None, form errors)."""
+        """Normalise and prove the input: (data, server or None, form errors).
+
+        `check_identity` gets the machine identifier from `/identity` before the
+        token is sent anywhere, and may abort the flow.
+        """
         try:
             data = {
                 **normalize_connection(user_input),
@@ -283,24 +300,33 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         except InvalidInputError as err:
             return dict(user_input), None, {err.field: err.error}
         try:
-            server = await self._async_prove(data)
+            server = await self._async_prove(data, check_identity)
         except PlexError as err:
             return data, None, {"base": _error_key(err)}
+        except AbortFlow:
+            raise
         except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
             LOGGER.exception("Unexpected error while checking the Plex server")
             return data, None, {"base": "unknown"}
         return data, server, {}
 
-    async def _async_prove(self, data: Mapping[str, Any]) -> ServerInfo:
-        """`/identity` (is it Plex?), a transient token (is the token an owner's?)."""
+    async def _async_prove(
+        self, data: Mapping[str, Any], check_identity: IdentityCheck
+    ) -> ServerInfo:
+        """`/identity` (is it Plex? which?), a transient token (an owner's token?)."""
         client = await async_create_client(self.hass, data)
-        try:
-            await client.identity()
-        except PlexAuthenticationError as err:
-            # Plex serves /identity to anyone: a server that wants a token is not Plex.
-            raise PlexResponseError("/identity requires a token") from err
+        identity = await _async_identity(client)
+        await check_identity(identity.machine_identifier)
         await client.new_transient_token()
         return await client.server_info()
+
+
+async def _async_identity(client: PlexClient) -> PlexIdentity:
+    """Ask `/identity`; Plex serves it to anyone, so a 401/403 means not Plex."""
+    try:
+        return await client.identity()
+    except PlexAuthenticationError as err:
+        raise PlexResponseError("/identity requires a token") from err
 
 
 def _without_token(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
