@@ -34,6 +34,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .const import (
     CONF_ROTATION_HOURS,
@@ -48,7 +49,7 @@ from .const import (
     MAX_ROTATION_HOURS,
     MIN_ROTATION_HOURS,
 )
-from .helpers import async_create_client
+from .helpers import async_create_client, base_url
 from .plex import (
     PlexAuthenticationError,
     PlexClient,
@@ -86,6 +87,8 @@ _TOKEN_FIELD: dict[Any, Any] = {
 USER_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TOKEN_FIELD, **_TLS_FIELDS})
 RECONFIGURE_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TLS_FIELDS})
 TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
+# The end of a zeroconf instance name: "Living Room Plex._plexmediasvr._tcp.local."
+_SERVICE_SUFFIX = "._plexmediasvr"
 
 type IdentityCheck = Callable[[str], Awaitable[None]]
 
@@ -197,10 +200,26 @@ def _valid_host(host: str) -> bool:
     return _is_ip(host) or _HOSTNAME.fullmatch(host) is not None
 
 
+def _follows_discovery(data: Mapping[str, Any]) -> bool:
+    """Tell whether discovery may move this entry to the announced address.
+
+    Only an entry that names an IP address: a hostname was chosen on purpose
+    (DNS, a reverse proxy). Not one verifying a certificate over HTTPS either:
+    a certificate is usually for a name, so the new address would fail it.
+    """
+    host = data.get(CONF_HOST)
+    if not isinstance(host, str) or not _is_ip(host):
+        return False
+    return not (data.get(CONF_SSL) and data.get(CONF_VERIFY_SSL))
+
+
 class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a Plex server, keyed on its machine identifier."""
 
     VERSION = 1
+
+    _discovered: dict[str, Any]
+    _discovered_name: str
 
     @staticmethod
     @callback
@@ -274,6 +293,65 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    @override
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """Identify a Plex Media Server that announced itself."""
+        host = str(discovery_info.ip_address)
+        port = discovery_info.port or DEFAULT_PORT
+        address = {
+            CONF_HOST: host,
+            CONF_PORT: port,
+            CONF_SSL: False,
+            CONF_VERIFY_SSL: True,
+        }
+        # /identity sends no token: the client builds its token headers lazily.
+        client = await async_create_client(self.hass, {**address, CONF_TOKEN: ""})
+        try:
+            identity = await _async_identity(client)
+        except PlexError as err:
+            LOGGER.debug("Discovered Plex server at %s did not answer: %s", host, err)
+            return self.async_abort(reason="cannot_connect")
+        entry = await self.async_set_unique_id(identity.machine_identifier)
+        if entry is not None and _follows_discovery(entry.data):
+            # A multi-homed server announces several addresses: keep the entry's
+            # when it is one of them, so the entry does not flap between them.
+            current = entry.data[CONF_HOST]
+            if ipaddress.ip_address(current) in discovery_info.ip_addresses:
+                host = current
+            self._abort_if_unique_id_configured(
+                updates={CONF_HOST: host, CONF_PORT: port}
+            )
+        self._abort_if_unique_id_configured()
+        self._discovered = address
+        self._discovered_name = (
+            discovery_info.name.partition(_SERVICE_SUFFIX)[0] or host
+        )
+        self.context["title_placeholders"] = {"name": self._discovered_name}
+        return await self.async_step_zeroconf_confirm()
+
+    async def async_step_zeroconf_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask only for the owner token of the discovered server."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, server, errors = await self._async_try(
+                {**self._discovered, **user_input}, self._discovered_server
+            )
+            if server is not None:
+                return self.async_create_entry(title=server.friendly_name, data=data)
+        return self.async_show_form(
+            step_id="zeroconf_confirm",
+            data_schema=TOKEN_SCHEMA,
+            errors=errors,
+            description_placeholders={
+                "name": self._discovered_name,
+                "address": str(base_url(self._discovered)),
+            },
+        )
+
     async def _new_server(self, machine_identifier: str) -> None:
         """User step: a server that is already set up aborts before any token."""
         await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
@@ -283,6 +361,12 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Reauth and reconfigure: the entry's server, or the token is not sent."""
         await self.async_set_unique_id(machine_identifier)
         self._abort_if_unique_id_mismatch(reason="wrong_server")
+
+    async def _discovered_server(self, machine_identifier: str) -> None:
+        """Zeroconf confirm: still the discovered server, and still not set up."""
+        if machine_identifier != self.unique_id:
+            raise AbortFlow("wrong_server")
+        self._abort_if_unique_id_configured()
 
     async def _async_try(
         self, user_input: Mapping[str, Any], check_identity: IdentityCheck

@@ -1,0 +1,339 @@
+"""Zeroconf discovery against the emulator: confirm, duplicates, address updates."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.plex_api.const import DOMAIN
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_USER,
+    SOURCE_ZEROCONF,
+    ConfigEntryState,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_TOKEN,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+
+from .plex_emulator import Fault, PlexEmulator
+
+
+def discovery(
+    emulator: PlexEmulator,
+    *,
+    port: int | None = None,
+    addresses: list[IPv4Address | IPv6Address] | None = None,
+) -> ZeroconfServiceInfo:
+    """What Home Assistant's zeroconf hands over for the emulator."""
+    return ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=addresses or [ip_address("127.0.0.1")],
+        port=port or emulator.port,
+        hostname="plex.local.",
+        type="_plexmediasvr._tcp.local.",
+        name=f"{emulator.friendly_name}._plexmediasvr._tcp.local.",
+        properties={},
+    )
+
+
+async def discover(hass: HomeAssistant, info: ZeroconfServiceInfo) -> Any:
+    """Start a zeroconf flow as Home Assistant's zeroconf does."""
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+
+
+def request_paths(emulator: PlexEmulator) -> list[str]:
+    """The paths the emulator was asked for, in order, without queries."""
+    return [r.path_qs.split("?")[0] for r in emulator.requests]
+
+
+async def test_discovery_confirm(
+    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+) -> None:
+    """The server is named; a wrong token is an error; the owner token sets it up."""
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_confirm"
+    assert result["errors"] == {}
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_TOKEN]
+    assert result["description_placeholders"] == {
+        "name": emulator.friendly_name,
+        "address": f"http://127.0.0.1:{emulator.port}",
+    }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
+    assert flow["context"]["unique_id"] == emulator.machine_identifier
+    # Identified without a token.
+    assert request_paths(emulator) == ["/identity"]
+    assert "X-Plex-Token" not in emulator.requests[0].headers
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.shared_token}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: f" {emulator.owner_token}\n"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == emulator.friendly_name
+    assert result["data"] == entry_data  # the same shape as the user step's
+    assert result["result"].unique_id == emulator.machine_identifier
+    assert result["result"].source == SOURCE_ZEROCONF
+
+
+async def test_confirm_errors_recover(
+    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+) -> None:
+    """The server goes away while the form is open: an error, then success."""
+    result = await discover(hass, discovery(emulator))
+    await emulator.stop()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "two words"}
+    )
+    assert result["errors"] == {CONF_TOKEN: "invalid_token"}
+
+    await emulator.start(port=entry_data[CONF_PORT])
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == entry_data
+
+
+async def test_announced_without_port(
+    hass: HomeAssistant, emulator: PlexEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No port in the announcement: Plex's default port is used."""
+    monkeypatch.setattr(
+        "custom_components.plex_api.config_flow.DEFAULT_PORT", emulator.port
+    )
+    info = discovery(emulator)
+    info.port = None
+
+    result = await discover(hass, info)
+
+    assert result["step_id"] == "zeroconf_confirm"
+    assert result["description_placeholders"]["address"] == (
+        f"http://127.0.0.1:{emulator.port}"
+    )
+
+
+async def test_already_configured(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """The configured server at its configured address: nothing to do."""
+    before = dict(config_entry.data)
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert dict(config_entry.data) == before
+    assert request_paths(emulator) == ["/identity"]
+
+
+@pytest.mark.parametrize(
+    ("entry_host", "expected_host"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        # The server moved to another address.
+        ("127.0.0.2", "127.0.0.1"),
+        # The entry's address is one of the announced ones: kept, no flapping.
+        ("::1", "::1"),
+    ],
+)
+async def test_address_updated(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    entry_host: str,
+    expected_host: str,
+) -> None:
+    """An entry on an IP address follows the announced address and port."""
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_HOST: entry_host, CONF_PORT: 1}
+    )
+    info = discovery(emulator, addresses=[ip_address("127.0.0.1"), ip_address("::1")])
+
+    result = await discover(hass, info)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert config_entry.data[CONF_HOST] == expected_host
+    assert config_entry.data[CONF_PORT] == emulator.port
+    assert config_entry.data[CONF_TOKEN] == emulator.owner_token
+
+
+@pytest.mark.parametrize(
+    ("changes", "follows"),
+    [
+        # A name was chosen on purpose (DNS, a proxy): never replaced by an address.
+        ({CONF_HOST: "plex.local"}, False),
+        # A verified certificate is for a name, not for the new address.
+        ({CONF_SSL: True, CONF_VERIFY_SSL: True}, False),
+        ({CONF_SSL: True, CONF_VERIFY_SSL: False}, True),
+        ({CONF_SSL: False, CONF_VERIFY_SSL: False}, True),
+    ],
+)
+async def test_update_only_when_safe(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    changes: dict[str, Any],
+    follows: bool,
+) -> None:
+    """Only an IP-address entry without a verified certificate is moved."""
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, **changes, CONF_PORT: 1}
+    )
+    before = dict(config_entry.data)
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    if follows:
+        assert dict(config_entry.data) == {**before, CONF_PORT: emulator.port}
+    else:
+        assert dict(config_entry.data) == before
+
+
+async def test_update_reloads_waiting_entry(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """An entry waiting for its server at an old port is fixed and set up."""
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_PORT: 1}
+    )
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+    result = await discover(hass, discovery(emulator))
+    await hass.async_block_till_done()
+
+    assert result["reason"] == "already_configured"
+    assert config_entry.data[CONF_PORT] == emulator.port
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_ignored_server(hass: HomeAssistant, emulator: PlexEmulator) -> None:
+    """A server the user chose to ignore stays ignored and is not touched."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        source=SOURCE_IGNORE,
+        unique_id=emulator.machine_identifier,
+        data={},
+    )
+    entry.add_to_hass(hass)
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert dict(entry.data) == {}
+
+
+@pytest.mark.parametrize("fault", [Fault.DROP, Fault.HTML, Fault.SERVER_ERROR])
+async def test_unreachable_or_not_plex(
+    hass: HomeAssistant, emulator: PlexEmulator, fault: Fault
+) -> None:
+    """Something that does not answer /identity like Plex: abort cannot_connect."""
+    emulator.set_fault(fault, "/identity")
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cannot_connect"
+    assert hass.config_entries.flow.async_progress() == []
+
+
+async def test_server_down(hass: HomeAssistant, emulator: PlexEmulator) -> None:
+    """Nothing listens at the announced address: abort cannot_connect."""
+    await emulator.stop()
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cannot_connect"
+
+
+async def test_confirm_wrong_server(
+    hass: HomeAssistant, emulator: PlexEmulator
+) -> None:
+    """Another server now answers at that address: abort before the token is sent."""
+    result = await discover(hass, discovery(emulator))
+    emulator.machine_identifier = "a-different-server"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_server"
+    assert request_paths(emulator) == ["/identity", "/identity"]
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def test_confirm_after_added_by_hand(
+    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+) -> None:
+    """The server was set up while the form was open: no second entry."""
+    result = await discover(hass, discovery(emulator))
+    assert result["step_id"] == "zeroconf_confirm"
+    MockConfigEntry(
+        domain=DOMAIN, unique_id=emulator.machine_identifier, data=entry_data
+    ).add_to_hass(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    assert "/security/token" not in request_paths(emulator)
+
+
+async def test_pending_discovery_does_not_block_user(
+    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+) -> None:
+    """The user may add a discovered server by hand; the discovery then goes."""
+    discovered = await discover(hass, discovery(emulator))
+    assert discovered["step_id"] == "zeroconf_confirm"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], entry_data
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].source == SOURCE_USER
+    assert hass.config_entries.flow.async_progress() == []
