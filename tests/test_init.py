@@ -147,7 +147,7 @@ async def test_server_down_at_setup_then_back(
     await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     assert config_entry.reason is not None
-    assert "Could not reach the Plex Media Server" in config_entry.reason
+    assert "No valid answer from the Plex Media Server" in config_entry.reason
 
     await emulator.start(port=port)
     frozen_time.tick(timedelta(minutes=2))

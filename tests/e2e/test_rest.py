@@ -39,9 +39,9 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     assert [field["name"] for field in flow["data_schema"]] == [
         "host",
         "port",
+        "token",
         "ssl",
         "verify_ssl",
-        "token",
     ]
     form = {"host": LOOPBACK, "port": emulator.port, "ssl": False, "verify_ssl": True}
     refused = api.request(
