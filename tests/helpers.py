@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.plex_api.const import DOMAIN, UPDATE_INTERVAL
+from custom_components.plex_api.const import (
+    DOMAIN,
+    SERVICE_GET_TRANSIENT_TOKEN,
+    UPDATE_INTERVAL,
+)
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 
 SENSOR = "sensor.living_room_plex_transient_token"
 
@@ -23,3 +29,19 @@ async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     freezer.tick(UPDATE_INTERVAL)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def call_action(
+    hass: HomeAssistant, context: Context | None = None, **data: Any
+) -> dict[str, Any]:
+    """Call get_transient_token as the frontend or an automation does; its response."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        SERVICE_GET_TRANSIENT_TOKEN,
+        data,
+        blocking=True,
+        return_response=True,
+        context=context,
+    )
+    assert response is not None
+    return dict(response)

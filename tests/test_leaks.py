@@ -24,7 +24,6 @@ from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
     DOMAIN,
-    SERVICE_GET_TRANSIENT_TOKEN,
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
 from custom_components.plex_api.diagnostics import (
@@ -39,7 +38,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 
-from .helpers import SENSOR, poll
+from .helpers import SENSOR, call_action, poll
 from .plex_emulator import Fault, PlexEmulator
 
 FORMATTER = logging.Formatter("%(name)s %(levelname)s %(message)s")
@@ -97,22 +96,6 @@ async def configure(
 ) -> dict[str, Any]:
     """Submit one step of the user flow."""
     return dict(await hass.config_entries.flow.async_configure(flow_id, data))
-
-
-async def call_action(
-    hass: HomeAssistant, context: Context | None, **data: Any
-) -> dict[str, Any]:
-    """Call get_transient_token and return its response."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        SERVICE_GET_TRANSIENT_TOKEN,
-        data,
-        blocking=True,
-        return_response=True,
-        context=context,
-    )
-    assert response is not None
-    return dict(response)
 
 
 async def test_no_token_leaks(

@@ -6,7 +6,6 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 import random
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import (
@@ -16,28 +15,17 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.plex_api.const import (
     ATTR_FORCE_NEW,
-    DOMAIN,
-    SERVICE_GET_TRANSIENT_TOKEN,
     UPDATE_INTERVAL,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .helpers import poll
+from .helpers import call_action, poll
 from .plex_emulator import PlexEmulator
 
 CALLERS = 200
 DAYS = 30
 POLLS_PER_DAY = int(timedelta(days=1) / UPDATE_INTERVAL)
-
-
-async def call(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    """Call the action as an automation would."""
-    response = await hass.services.async_call(
-        DOMAIN, SERVICE_GET_TRANSIENT_TOKEN, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return dict(response)
 
 
 async def test_concurrent_force_new(
@@ -47,7 +35,7 @@ async def test_concurrent_force_new(
     before = emulator.token_requests()
 
     responses = await asyncio.gather(
-        *(call(hass, **{ATTR_FORCE_NEW: True}) for _ in range(CALLERS))
+        *(call_action(hass, **{ATTR_FORCE_NEW: True}) for _ in range(CALLERS))
     )
 
     assert emulator.token_requests() == before + 1
@@ -66,7 +54,7 @@ async def test_concurrent_plain_calls(
     frozen_time.tick(timedelta(seconds=61))
     before = len(emulator.requests)
 
-    responses = await asyncio.gather(*(call(hass) for _ in range(CALLERS)))
+    responses = await asyncio.gather(*(call_action(hass) for _ in range(CALLERS)))
 
     assert [r.path_qs for r in emulator.requests[before:]] == ["/"]
     tokens = {response["token"] for response in responses}
@@ -119,7 +107,7 @@ async def test_thirty_days(
         if day >= DAYS // 2 and index % 37 == 0:
             frozen_time.tick(UPDATE_INTERVAL / 2)
             async_fire_time_changed(hass)
-            response = await call(hass)
+            response = await call_action(hass)
             calls[day] += 1
             assert emulator.is_accepted(response["token"])
             expires_at = dt_util.parse_datetime(response["expires_at"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -15,8 +14,6 @@ from syrupy.filters import props
 
 from custom_components.plex_api.const import (
     ATTR_FORCE_NEW,
-    DOMAIN,
-    SERVICE_GET_TRANSIENT_TOKEN,
 )
 from homeassistant.auth.models import User
 from homeassistant.config_entries import SOURCE_REAUTH
@@ -29,24 +26,8 @@ from homeassistant.exceptions import (
 )
 from homeassistant.util import dt as dt_util
 
-from .helpers import current_token
+from .helpers import call_action, current_token
 from .plex_emulator import Fault, PlexEmulator
-
-
-async def call(
-    hass: HomeAssistant, context: Context | None = None, **data: Any
-) -> dict[str, Any]:
-    """Call the action and return its response."""
-    response = await hass.services.async_call(
-        DOMAIN,
-        SERVICE_GET_TRANSIENT_TOKEN,
-        data,
-        blocking=True,
-        return_response=True,
-        context=context,
-    )
-    assert response is not None
-    return dict(response)
 
 
 async def test_response(
@@ -56,7 +37,7 @@ async def test_response(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The response names the server and holds a token it accepts."""
-    response = await call(hass, config_entry_id=init_integration.entry_id)
+    response = await call_action(hass, config_entry_id=init_integration.entry_id)
 
     assert emulator.is_accepted(response["token"])
     assert response["url"] == emulator.url
@@ -69,7 +50,7 @@ async def test_single_entry_needs_no_id(
     """With one server the entry may be left out; a fresh token is not re-checked."""
     requests = len(emulator.requests)
 
-    response = await call(hass)
+    response = await call_action(hass)
 
     assert emulator.is_accepted(response["token"])
     assert len(emulator.requests) == requests
@@ -82,11 +63,11 @@ async def test_stale_check_is_repeated(
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
     """A token last checked over a minute ago is checked again; if dead, replaced."""
-    old = (await call(hass))["token"]
+    old = (await call_action(hass))["token"]
     frozen_time.tick(timedelta(seconds=61))
     emulator.restart()
 
-    new = (await call(hass))["token"]
+    new = (await call_action(hass))["token"]
 
     assert new != old
     assert emulator.is_accepted(new)
@@ -98,7 +79,7 @@ async def test_unknown_entry(
 ) -> None:
     """An unknown entry id is a translated validation error."""
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, **{ATTR_CONFIG_ENTRY_ID: "nope"})
+        await call_action(hass, **{ATTR_CONFIG_ENTRY_ID: "nope"})
     assert err.value.translation_key == "service_config_entry_not_found"
 
 
@@ -108,7 +89,7 @@ async def test_unloaded_entry(
     """An unloaded entry is a translated validation error."""
     await hass.config_entries.async_unload(init_integration.entry_id)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, **{ATTR_CONFIG_ENTRY_ID: init_integration.entry_id})
+        await call_action(hass, **{ATTR_CONFIG_ENTRY_ID: init_integration.entry_id})
     assert err.value.translation_key == "service_config_entry_not_loaded"
 
 
@@ -119,7 +100,7 @@ async def test_plex_failure(
     emulator.set_fault(Fault.SERVER_ERROR)
 
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, **{ATTR_FORCE_NEW: True})
+        await call_action(hass, **{ATTR_FORCE_NEW: True})
 
     assert err.value.translation_key == "token_unavailable"
     assert emulator.owner_token not in str(err.value)
@@ -132,7 +113,7 @@ async def test_owner_token_refused(
     emulator.revoke_owner_token()
 
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, **{ATTR_FORCE_NEW: True})
+        await call_action(hass, **{ATTR_FORCE_NEW: True})
 
     assert err.value.translation_key == "auth_failed"
     assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
@@ -146,9 +127,9 @@ async def test_non_admin_refused(
 ) -> None:
     """Only admins (and automations, which have no user) may get a token."""
     with pytest.raises(Unauthorized):
-        await call(hass, context=Context(user_id=hass_read_only_user.id))
+        await call_action(hass, context=Context(user_id=hass_read_only_user.id))
 
-    response = await call(hass, context=Context(user_id=hass_admin_user.id))
+    response = await call_action(hass, context=Context(user_id=hass_admin_user.id))
     assert response["token"].startswith("transient-")
 
 
@@ -165,7 +146,7 @@ async def test_force_new_during_a_poll(
     async with asyncio.timeout(5):  # until the poll's check is in flight
         while emulator.requests[-1].path_qs != "/":  # noqa: ASYNC110 - no hook
             await asyncio.sleep(0.01)
-    response = await call(hass, **{ATTR_FORCE_NEW: True})
+    response = await call_action(hass, **{ATTR_FORCE_NEW: True})
     await refresh
 
     assert coordinator.data.token.token == response["token"]
@@ -185,7 +166,7 @@ async def test_rotation_due_is_never_handed_out(
     # as if the poll had just checked it, but not yet rotated it
     coordinator.data = replace(coordinator.data, checked_at=dt_util.utcnow())
 
-    response = await call(hass)
+    response = await call_action(hass)
 
     assert response["token"] != old
     assert emulator.is_accepted(response["token"])
@@ -198,7 +179,7 @@ async def test_action_during_reload(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     emulator.delay = 5
     emulator.set_fault(Fault.DELAY, "/security/token")
-    pending = asyncio.ensure_future(call(hass, **{ATTR_FORCE_NEW: True}))
+    pending = asyncio.ensure_future(call_action(hass, **{ATTR_FORCE_NEW: True}))
     async with asyncio.timeout(5):  # until the token request is in flight
         while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
             await asyncio.sleep(0.01)
@@ -218,7 +199,7 @@ async def test_new_token_kept_when_callers_give_up(
     coordinator = config_entry.runtime_data
     emulator.delay = 0.2
     emulator.set_fault(Fault.DELAY, "/security/token")
-    caller = asyncio.ensure_future(call(hass, **{ATTR_FORCE_NEW: True}))
+    caller = asyncio.ensure_future(call_action(hass, **{ATTR_FORCE_NEW: True}))
     async with asyncio.timeout(5):  # until the token request is in flight
         while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
             await asyncio.sleep(0.01)
