@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -14,6 +16,8 @@ from custom_components.plex_api.const import (
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
 from homeassistant.core import Context, HomeAssistant
+
+from .plex_emulator import PlexEmulator
 
 SENSOR = "sensor.living_room_plex_transient_token"
 
@@ -45,3 +49,15 @@ async def call_action(
     )
     assert response is not None
     return dict(response)
+
+
+async def until_requested(
+    emulator: PlexEmulator, condition: Callable[[], bool]
+) -> None:
+    """Wait (5 s at most) until the emulator has received what `condition` looks for.
+
+    The emulator has no hook for "a request is in flight"; a short poll is enough.
+    """
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - no hook to wait on
+            await asyncio.sleep(0.01)

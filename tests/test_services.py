@@ -26,7 +26,7 @@ from homeassistant.exceptions import (
 )
 from homeassistant.util import dt as dt_util
 
-from .helpers import call_action, current_token
+from .helpers import call_action, current_token, until_requested
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -143,9 +143,7 @@ async def test_force_new_during_a_poll(
     emulator.set_fault(Fault.DELAY, "/")
 
     refresh = asyncio.ensure_future(coordinator.async_refresh())
-    async with asyncio.timeout(5):  # until the poll's check is in flight
-        while emulator.requests[-1].path_qs != "/":  # noqa: ASYNC110 - no hook
-            await asyncio.sleep(0.01)
+    await until_requested(emulator, lambda: emulator.requests[-1].path_qs == "/")
     response = await call_action(hass, **{ATTR_FORCE_NEW: True})
     await refresh
 
@@ -164,12 +162,17 @@ async def test_rotation_due_is_never_handed_out(
     coordinator = init_integration.runtime_data
     frozen_time.tick(timedelta(hours=24))
     # as if the poll had just checked it, but not yet rotated it
-    coordinator.data = replace(coordinator.data, checked_at=dt_util.utcnow())
+    coordinator._latest = replace(coordinator.data, checked_at=dt_util.utcnow())
+    requests = len(emulator.requests)
 
     response = await call_action(hass)
 
     assert response["token"] != old
     assert emulator.is_accepted(response["token"])
+    # replaced straight away, without a check first
+    assert [r.path_qs for r in emulator.requests[requests:]] == [
+        "/security/token?type=delegation&scope=all"
+    ]
 
 
 async def test_action_during_reload(
@@ -180,9 +183,7 @@ async def test_action_during_reload(
     emulator.delay = 5
     emulator.set_fault(Fault.DELAY, "/security/token")
     pending = asyncio.ensure_future(call_action(hass, **{ATTR_FORCE_NEW: True}))
-    async with asyncio.timeout(5):  # until the token request is in flight
-        while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
-            await asyncio.sleep(0.01)
+    await until_requested(emulator, lambda: emulator.token_requests() == 2)
 
     assert await hass.config_entries.async_unload(config_entry.entry_id)
 
@@ -200,9 +201,7 @@ async def test_new_token_kept_when_callers_give_up(
     emulator.delay = 0.2
     emulator.set_fault(Fault.DELAY, "/security/token")
     caller = asyncio.ensure_future(call_action(hass, **{ATTR_FORCE_NEW: True}))
-    async with asyncio.timeout(5):  # until the token request is in flight
-        while emulator.token_requests() < 2:  # noqa: ASYNC110 - no hook
-            await asyncio.sleep(0.01)
+    await until_requested(emulator, lambda: emulator.token_requests() == 2)
 
     caller.cancel()
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -231,6 +231,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     def _start_task(
         self, coro: Coroutine[Any, Any, PlexApiData]
     ) -> asyncio.Task[PlexApiData]:
+        """Run a shared call as the entry's task, so unloading cancels it."""
         return self.config_entry.async_create_background_task(
             self.hass, coro, f"{DOMAIN} {self.config_entry.entry_id}", eager_start=True
         )
