@@ -1,7 +1,7 @@
 """Tests of the Plex emulator itself: the other tests trust what it says."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 import json
 from pathlib import Path
@@ -16,7 +16,17 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
-from tests.plex_emulator import Fault, PlexEmulator, ReceivedRequest
+from tests.plex_emulator import (
+    NOTIFICATIONS_PATH,
+    CertificateAuthority,
+    Fault,
+    PlexEmulator,
+    ReceivedRequest,
+)
+from tests.plex_emulator.__main__ import (
+    _emulator as cli_emulator,
+    _parse_args as cli_args,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -307,6 +317,7 @@ HTML_TYPE = "text/html; charset=utf-8"
             Fault.XML_WITHOUT_TOKEN,
             (200, "text/xml;charset=utf-8", '<MediaContainer size="0" />'),
         ),
+        (Fault.UNAUTHORIZED, (401, HTML_TYPE, "401 Unauthorized")),
     ],
 )
 async def test_canned_faults(
@@ -420,9 +431,12 @@ async def test_fault_paths(
 
 async def test_https(session: aiohttp.ClientSession) -> None:
     """HTTPS uses a fresh self-signed certificate that default checks refuse."""
-    async with PlexEmulator(https=True) as emulator:
+    emulator = PlexEmulator(https=True)
+    assert (emulator.certificate_pem, emulator.key_pem) == (None, b"")
+    async with emulator:
         assert emulator.url.startswith("https://127.0.0.1:")
         assert emulator.certificate_pem is not None
+        assert emulator.key_pem.startswith(b"-----BEGIN PRIVATE KEY-----")
         status, _, _ = await fetch(session, emulator, "/identity", ssl=False)
         assert status == 200
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
@@ -475,6 +489,10 @@ async def test_control_endpoints(
         "token_requests": 1,
         "restarts": 0,
         "transient_tokens": [token],
+        "open_sockets": 0,
+        "allow_without_auth": False,
+        "refuse_websockets": False,
+        "silent_sockets": False,
     }
     status, _, body = await post(session, emulator, "revoke")
     assert json.loads(body) == {"owner_token": emulator.owner_token}
@@ -531,3 +549,430 @@ async def test_command_line() -> None:
             process.terminate()
         async with asyncio.timeout(10):
             assert await process.wait() == 0
+
+
+UPGRADE_HEADERS = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+SWITCH_NAMES = {"allow_without_auth", "refuse_websockets", "silent_sockets"}
+TIMEOUT = 5  # generous upper bound of waits that normally end in milliseconds
+
+
+def ws_url(emulator: PlexEmulator, token: str | None = None) -> str:
+    """The notification socket URL, with the token in the query if given."""
+    url = emulator.url + NOTIFICATIONS_PATH
+    return url if token is None else f"{url}?X-Plex-Token={token}"
+
+
+def connect(
+    session: aiohttp.ClientSession,
+    emulator: PlexEmulator,
+    token: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Open the notification socket, the token (owner's by default) in the header."""
+    headers = {"X-Plex-Token": token or emulator.owner_token}
+    return session.ws_connect(ws_url(emulator), headers=headers, **kwargs)
+
+
+async def until(predicate: Callable[[], Awaitable[bool]]) -> None:
+    """Poll what has no event to wait on: whether a port accepts connections."""
+    async with asyncio.timeout(TIMEOUT):
+        while not await predicate():  # noqa: ASYNC110 - a port state has no event
+            await asyncio.sleep(0.02)
+
+
+async def is_down(emulator: PlexEmulator) -> bool:
+    """Whether the port refuses connections."""
+    return not await is_listening(emulator)
+
+
+async def is_listening(emulator: PlexEmulator) -> bool:
+    """Whether the port accepts connections."""
+    try:
+        _, writer = await asyncio.open_connection(emulator.host, emulator.port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
+
+
+async def received_container(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    """Read one notification and check it is a PMS NotificationContainer."""
+    async with asyncio.timeout(TIMEOUT):
+        message = await ws.receive()
+    assert message.type is aiohttp.WSMsgType.TEXT, message
+    payload = json.loads(message.data)
+    assert list(payload) == ["NotificationContainer"]
+    container: dict[str, Any] = payload["NotificationContainer"]
+    return container
+
+
+@pytest.mark.parametrize("where", ["header", "query"])
+async def test_notifications_upgrade(
+    emulator: PlexEmulator, session: aiohttp.ClientSession, where: str
+) -> None:
+    """Any valid token upgrades, in the header or the query; the upgrade is logged."""
+    transient = await issue_token(session, emulator)
+    for token in (emulator.owner_token, emulator.shared_token, transient):
+        if where == "header":
+            socket = connect(session, emulator, token)
+        else:
+            socket = session.ws_connect(ws_url(emulator, token))
+        async with socket as ws:
+            await emulator.wait_open_sockets(1)
+            assert not ws.closed
+        request = emulator.requests[-1]
+        assert request.method == "GET"
+        assert request.headers["Upgrade"] == "websocket"
+        if where == "header":
+            assert request.path_qs == NOTIFICATIONS_PATH
+            assert request.headers["X-Plex-Token"] == token
+        else:
+            assert request.path_qs == ws_url(emulator, token)[len(emulator.url) :]
+    async with asyncio.timeout(TIMEOUT):
+        await emulator.wait_open_sockets(0)
+
+
+@pytest.mark.parametrize("token", [None, "wrong", "dead"])
+async def test_notifications_unauthorized(
+    emulator: PlexEmulator, session: aiohttp.ClientSession, token: str | None
+) -> None:
+    """A missing, unknown or dead token gets a 401 page instead of the upgrade."""
+    if token == "dead":
+        token = await issue_token(session, emulator)
+        emulator.restart()
+    headers = UPGRADE_HEADERS | ({} if token is None else {"X-Plex-Token": token})
+    url = emulator.url + NOTIFICATIONS_PATH
+    async with session.get(url, headers=headers | JSON) as response:
+        assert (response.status, response.content_type) == (401, "application/json")
+        assert (await response.json())["errors"][0]["code"] == 1001
+    async with session.get(url, headers=headers) as response:
+        assert (response.status, response.content_type) == (401, "text/html")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await session.ws_connect(ws_url(emulator, token))
+    assert caught.value.status == 401
+    assert emulator.open_sockets == 0
+    assert emulator.requests[-1].path_qs == ws_url(emulator, token)[len(emulator.url) :]
+
+
+async def test_notifications_fault(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """Faults apply to the upgrade like to any other path."""
+    emulator.set_fault(Fault.SERVER_ERROR, NOTIFICATIONS_PATH)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator)
+    assert caught.value.status == 500
+    assert (await fetch(session, emulator, "/", emulator.owner_token))[0] == 200
+    emulator.set_fault(None)
+    async with connect(session, emulator) as ws:
+        assert not ws.closed
+
+
+async def test_notify(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
+    """notify() reaches every open socket with a PMS-shaped JSON container."""
+    assert await emulator.notify() == 0
+    async with connect(session, emulator) as first, connect(session, emulator) as ws:
+        assert emulator.open_sockets == 2
+        assert await emulator.notify() == 2
+        for socket in (first, ws):
+            container = await received_container(socket)
+            assert container["type"] == "activity"
+            assert container["size"] == len(container["ActivityNotification"]) == 1
+            assert container["ActivityNotification"][0]["Activity"]["progress"] == 50
+        timeline = {"type": "timeline", "size": 1, "TimelineEntry": [{"state": 5}]}
+        assert await emulator.notify(timeline) == 2
+        assert await received_container(ws) == timeline
+        assert await emulator.notify({"NotificationContainer": timeline}) == 2
+        assert await received_container(ws) == timeline
+
+
+async def test_periodic_notifications(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """Open sockets get an occasional notification; a new period applies at once."""
+    assert emulator.notification_interval == 30.0
+    async with connect(session, emulator) as ws:
+        emulator.notification_interval = 0.05
+        for _ in range(2):
+            assert (await received_container(ws))["type"] == "activity"
+        emulator.notification_interval = 0
+        assert await emulator.notify({"type": "status", "size": 0}) == 1
+        # Anything queued before the switch comes first; then only ours arrives.
+        while (await received_container(ws))["type"] != "status":
+            pass
+
+
+async def test_restart_closes_sockets(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """restart() closes every socket with 1001 (going away) and forgets tokens."""
+    token = await issue_token(session, emulator)
+    async with connect(session, emulator) as ws:
+        await emulator.wait_open_sockets(1)
+        emulator.restart()
+        async with asyncio.timeout(TIMEOUT):
+            message = await ws.receive()
+        assert (message.type, message.data, message.extra) == (
+            aiohttp.WSMsgType.CLOSE,
+            1001,
+            "going away",
+        )
+    async with asyncio.timeout(TIMEOUT):
+        await emulator.wait_open_sockets(0)
+    assert (emulator.restarts, emulator.is_accepted(token)) == (1, False)
+    assert (await fetch(session, emulator, "/identity"))[0] == 200
+
+
+async def test_reboot(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
+    """reboot() drops sockets, refuses connections while down, then comes back."""
+    token = await issue_token(session, emulator)
+    port, certificate = emulator.port, emulator.certificate_pem
+    async with connect(session, emulator) as ws:
+        rebooting = asyncio.create_task(emulator.reboot(down_for=0.2))
+        async with asyncio.timeout(TIMEOUT):
+            message = await ws.receive()
+        # Dropped, not closed: no close frame.
+        assert message.type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
+        assert not await is_listening(emulator)
+        with pytest.raises(RuntimeError):
+            await emulator.reboot()
+        async with asyncio.timeout(TIMEOUT):
+            await rebooting
+    assert (emulator.port, emulator.certificate_pem) == (port, certificate)
+    assert (emulator.restarts, emulator.open_sockets) == (1, 0)
+    assert not emulator.is_accepted(token)
+    assert (await fetch(session, emulator, "/", token))[0] == 401
+    assert (await fetch(session, emulator, "/", emulator.owner_token))[0] == 200
+
+
+async def test_stop_interrupts_reboot(session: aiohttp.ClientSession) -> None:
+    """stop() during a reboot's down time returns at once and nothing listens."""
+    emulator = PlexEmulator()
+    with pytest.raises(RuntimeError):
+        await emulator.reboot()
+    await emulator.start()
+    rebooting = asyncio.create_task(emulator.reboot(down_for=30))
+    await until(lambda: is_down(emulator))
+    assert emulator.restarts == 1
+    async with asyncio.timeout(0.5):
+        await emulator.stop()
+        await rebooting
+    assert not await is_listening(emulator)
+    await emulator.start(port=emulator.port)  # and it can start again
+    try:
+        assert (await fetch(session, emulator, "/identity"))[0] == 200
+    finally:
+        await emulator.stop()
+
+
+async def test_silent_socket_fails_heartbeat(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """A silenced socket stops answering pings: a heartbeat notices, without close."""
+    async with connect(session, emulator, heartbeat=0.2) as ws:
+        # Three heartbeats go by: pings are answered, nothing else happens.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.6):
+                await ws.receive()
+        assert not ws.closed
+        emulator.silence_sockets(True)
+        assert emulator.silent_sockets
+        async with asyncio.timeout(TIMEOUT):
+            message = await ws.receive()
+        assert message.type is aiohttp.WSMsgType.ERROR
+        assert isinstance(message.data, aiohttp.ServerTimeoutError)
+    async with asyncio.timeout(TIMEOUT):
+        await emulator.wait_open_sockets(0)
+
+
+async def test_silent_socket_stays_open(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """Silence drops notifications, even on new sockets, until it ends."""
+    emulator.silence_sockets(True)
+    async with connect(session, emulator) as ws:
+        emulator.notification_interval = 0.01
+        assert await emulator.notify() == 0
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await ws.receive()
+        assert (ws.closed, emulator.open_sockets) == (False, 1)
+        emulator.notification_interval = None
+        emulator.silence_sockets(False)
+        assert await emulator.notify({"type": "status", "size": 0}) == 1
+        assert (await received_container(ws))["type"] == "status"
+
+
+async def test_stop_closes_silent_socket(session: aiohttp.ClientSession) -> None:
+    """stop() closes even a silent socket (1001) and returns promptly."""
+    emulator = PlexEmulator()
+    await emulator.start()
+    async with connect(session, emulator) as ws:
+        emulator.silence_sockets(True)
+        async with asyncio.timeout(0.5):
+            await emulator.stop()
+        async with asyncio.timeout(TIMEOUT):
+            message = await ws.receive()
+        assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+    assert emulator.open_sockets == 0
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_refuse_websockets(
+    emulator: PlexEmulator, session: aiohttp.ClientSession, token: str | None
+) -> None:
+    """A proxy that does not upgrade: 404 HTML, never 101, never 401."""
+    emulator.refuse_websockets = True
+    headers = (
+        UPGRADE_HEADERS | JSON | ({} if token is None else {"X-Plex-Token": token})
+    )
+    url = emulator.url + NOTIFICATIONS_PATH
+    async with session.get(url, headers=headers) as response:
+        assert (response.status, response.content_type) == (404, "text/html")
+        assert "404 Not Found" in await response.text()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator)
+    assert caught.value.status == 404
+    assert emulator.open_sockets == 0
+    assert emulator.requests[-1].path_qs == NOTIFICATIONS_PATH
+
+
+async def test_allow_without_auth(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """Any token or none gets through; is_accepted() still tells the truth."""
+    emulator.allow_without_auth = True
+    for token in (None, "bogus"):
+        assert (await fetch(session, emulator, "/", token))[0] == 200
+        status, _, body = await fetch(
+            session, emulator, TOKEN_PATH, token, accept_json=True
+        )
+        assert status == 200
+        transient = json.loads(body)["MediaContainer"]["token"]
+        assert emulator.is_accepted(transient)
+        async with session.ws_connect(ws_url(emulator, token)) as ws:
+            assert await emulator.notify() == 1
+            await received_container(ws)
+    assert (await fetch(session, emulator, TOKEN_PATH[:15], "bogus"))[0] == 400
+    assert not emulator.is_accepted("bogus")
+    emulator.restart()
+    assert not emulator.is_accepted(transient)
+    assert (await fetch(session, emulator, "/", transient))[0] == 200
+    assert emulator.issued_tokens[-1] == transient
+    emulator.allow_without_auth = False
+    assert (await fetch(session, emulator, "/", transient))[0] == 401
+
+
+async def test_control_switches(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """Switches can be flipped from another process; the state reports them."""
+    switches = {"allow_without_auth": True, "refuse_websockets": True}
+    assert (await post(session, emulator, "switches", json=switches))[0] == 204
+    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (True, True)
+    payload = {"refuse_websockets": False, "silent_sockets": True}
+    assert (await post(session, emulator, "switches", json=payload))[0] == 204
+    async with connect(session, emulator, "bogus") as ws:
+        status, _, body = await fetch(session, emulator, "/_emulator/state")
+        assert status == 200
+        state = json.loads(body)
+        assert state["open_sockets"] == 1
+        assert [state[name] for name in sorted(SWITCH_NAMES)] == [True, False, True]
+        assert await emulator.notify() == 0
+        payload = {"silent_sockets": False}
+        assert (await post(session, emulator, "switches", json=payload))[0] == 204
+        assert await emulator.notify() == 1
+        assert not ws.closed
+    bad_payloads = (
+        {"silent_sockets": 1},
+        {"allow_without_auth": False, "nope": True},
+        [True],
+        "true",
+    )
+    for bad in bad_payloads:
+        status, _, _ = await post(session, emulator, "switches", json=bad)
+        assert status == 400, bad
+    assert (await post(session, emulator, "switches", data=b"{"))[0] == 400
+    assert (emulator.allow_without_auth, emulator.silent_sockets) == (True, False)
+
+
+async def test_control_restart_down_for(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """{"down_for": s} answers 204, then reboots in the background."""
+    assert (await post(session, emulator, "restart", json={"down_for": 0}))[0] == 204
+    assert (await post(session, emulator, "restart", data=b""))[0] == 204
+    assert emulator.restarts == 2
+    for bad in ({"down_for": -1}, {"down_for": "1"}, {"down_for": True}, {"x": 1}, [1]):
+        assert (await post(session, emulator, "restart", json=bad))[0] == 400, bad
+    assert (await post(session, emulator, "restart", data=b"NaN"))[0] == 400
+    async with connect(session, emulator) as ws:
+        status, _, _ = await post(session, emulator, "restart", json={"down_for": 0.2})
+        assert status == 204
+        async with asyncio.timeout(TIMEOUT):
+            message = await ws.receive()
+        assert message.type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
+    assert not await is_listening(emulator)
+    assert emulator.restarts == 3
+    await until(lambda: is_listening(emulator))
+    assert (await fetch(session, emulator, "/identity"))[0] == 200
+
+
+def test_command_line_switches() -> None:
+    """--allow-without-auth and --refuse-websockets set the switches."""
+    emulator = cli_emulator(cli_args(["--allow-without-auth", "--refuse-websockets"]))
+    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (True, True)
+    emulator = cli_emulator(cli_args(["--name", "Attic"]))
+    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (False, False)
+    assert emulator.friendly_name == "Attic"
+
+
+async def test_certificate_authority(session: aiohttp.ClientSession) -> None:
+    """A CA-issued wildcard certificate passes hostname checks inside it only."""
+    authority = CertificateAuthority()
+    with pytest.raises(ValueError, match="DNS name or an IP"):
+        authority.issue()
+    trusted = ssl.create_default_context(cadata=authority.certificate_pem.decode())
+    emulator = PlexEmulator(https=True)
+    emulator.certificate_pem, emulator.key_pem = authority.issue(
+        ["*.0123abcd.plex.direct"]
+    )
+    given = emulator.certificate_pem
+    async with emulator:
+        assert emulator.certificate_pem == given
+        status, _, _ = await fetch(
+            session,
+            emulator,
+            "/identity",
+            ssl=trusted,
+            server_hostname="127-0-0-1.0123abcd.plex.direct",
+        )
+        assert status == 200
+        for outside in ("127-0-0-1.ffffffff.plex.direct", "a.b.0123abcd.plex.direct"):
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await fetch(
+                    session, emulator, "/identity", ssl=trusted, server_hostname=outside
+                )
+        # The IP address itself is not in this certificate either.
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await fetch(session, emulator, "/identity", ssl=trusted)
+
+
+async def test_certificate_authority_ip(session: aiohttp.ClientSession) -> None:
+    """Certificates for IP addresses work too; a CA is not trusted by default."""
+    authority = CertificateAuthority()
+    trusted = ssl.create_default_context(cadata=authority.certificate_pem.decode())
+    emulator = PlexEmulator(https=True)
+    emulator.certificate_pem, emulator.key_pem = authority.issue(
+        ip_addresses=["127.0.0.1"]
+    )
+    async with emulator:
+        assert (await fetch(session, emulator, "/identity", ssl=trusted))[0] == 200
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await fetch(session, emulator, "/identity")

@@ -1,7 +1,9 @@
 """Run the Plex emulator as a standalone server, for manual and end-to-end tests.
 
 Usage: python -m tests.plex_emulator [--host H] [--port P] [--token T] [--https]
-[--name NAME]. The first line on stdout tells the URL and the owner token.
+[--name NAME] [--allow-without-auth] [--refuse-websockets]. The first line on
+stdout tells the URL and the owner token. The /_emulator/ control endpoints
+(restart, revoke, fault, switches, state) drive it from another process.
 """
 
 import argparse
@@ -20,14 +22,33 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token", help="owner token (default: a random one)")
     parser.add_argument("--https", action="store_true", help="serve self-signed TLS")
     parser.add_argument("--name", help="friendly name of the server")
+    parser.add_argument(
+        "--allow-without-auth",
+        action="store_true",
+        help="accept any token or none, as for a network allowed without auth",
+    )
+    parser.add_argument(
+        "--refuse-websockets",
+        action="store_true",
+        help="answer the notification socket with a 404, as a proxy that does not "
+        "upgrade",
+    )
     return parser.parse_args(argv)
+
+
+def _emulator(args: argparse.Namespace) -> PlexEmulator:
+    """Build the emulator the command line asks for."""
+    emulator = PlexEmulator(owner_token=args.token, https=args.https)
+    if args.name:
+        emulator.friendly_name = args.name
+    emulator.allow_without_auth = args.allow_without_auth
+    emulator.refuse_websockets = args.refuse_websockets
+    return emulator
 
 
 async def _serve(args: argparse.Namespace) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly (exit status 0)."""
-    emulator = PlexEmulator(owner_token=args.token, https=args.https)
-    if args.name:
-        emulator.friendly_name = args.name
+    emulator = _emulator(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

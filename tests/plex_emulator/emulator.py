@@ -1,8 +1,9 @@
 """A small Plex Media Server emulator.
 
-It serves the three endpoints the integration talks to, so that tests (and a dev
-script) never need a real server, and it can misbehave on demand (see `Fault`)
-to exercise every error path of the client.
+It serves the endpoints the integration talks to (identity, server description,
+transient tokens, the notification WebSocket), so that tests (and a dev script)
+never need a real server, and it can misbehave on demand (see `Fault`, the
+switches, restart() and reboot()) to exercise every error path of the client.
 """
 
 import asyncio
@@ -10,50 +11,36 @@ from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-import html
-from http import HTTPStatus
-import ipaddress
 import json
-from pathlib import Path
+import math
 import secrets
-import ssl
-import tempfile
 from typing import Any
 import uuid
-from xml.etree import ElementTree as ET
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.plex_emulator.responses import (
+    Attributes,
+    Fault,
+    drop,
+    faulty_response,
+    html_page,
+    json_response,
+    xml_response,
+)
+from tests.plex_emulator.tls import TlsAcceptor, self_signed_pem, server_ssl_context
+from tests.plex_emulator.websocket import NOTIFICATIONS_PATH, NotificationHub
+
+__all__ = ["Fault", "PlexEmulator", "ReceivedRequest"]
 
 TRANSIENT_TOKEN_LIFETIME = timedelta(hours=48)
 CONTROL_PREFIX = "/_emulator/"
-XML_CONTENT_TYPE = "text/xml;charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
-XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-TRUNCATED_JSON_BODY = b'{"MediaContainer": {"size": 0, "tok'
-OVERSIZED_BYTES = 2 * 1024 * 1024
 AUTH_ERRORS = {401: (1001, "User could not be authenticated"), 403: (1003, "Forbidden")}
+CLOSE_GRACE = 0.5  # seconds connections get to flush their last bytes at stop()
+SWITCHES = frozenset({"allow_without_auth", "refuse_websockets", "silent_sockets"})
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-type Attributes = Mapping[str, str | int | bool]
-
-
-class Fault(StrEnum):
-    """Ways the emulator can misbehave, each one a failure a real client may meet."""
-
-    DELAY = "delay"
-    SERVER_ERROR = "server_error"
-    HTML = "html"
-    TRUNCATED_JSON = "truncated_json"
-    WRONG_CONTENT = "wrong_content"
-    OVERSIZED = "oversized"
-    OVERSIZED_DECLARED = "oversized_declared"
-    DROP = "drop"
-    XML_WITHOUT_TOKEN = "xml_without_token"
 
 
 @dataclass(frozen=True)
@@ -75,82 +62,6 @@ def _token_of(request: web.Request) -> str | None:
     return request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token")
 
 
-def _xml_value(value: str | int | bool) -> str:
-    """PMS writes booleans as 1/0 in XML."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
-def _xml_response(attributes: Attributes) -> web.Response:
-    """Render a MediaContainer element the way PMS does."""
-    values = {key: _xml_value(value) for key, value in attributes.items()}
-    element = ET.Element("MediaContainer", values)
-    body = XML_DECLARATION + ET.tostring(element, encoding="unicode")
-    return web.Response(body=body.encode(), headers={"Content-Type": XML_CONTENT_TYPE})
-
-
-def _json_response(payload: object, status: int = 200) -> web.Response:
-    """Render a JSON body with the bare content type PMS uses."""
-    headers = {"Content-Type": JSON_CONTENT_TYPE}
-    return web.Response(status=status, body=json.dumps(payload), headers=headers)
-
-
-def _html(status: int, title: str | None = None) -> web.Response:
-    """Answer a small HTML page, as PMS (or a foreign web server) does."""
-    text = html.escape(title or f"{status} {HTTPStatus(status).phrase}")
-    body = f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body>"
-    return web.Response(status=status, text=body + "</html>", content_type="text/html")
-
-
-def _oversized_parts() -> tuple[bytes, int, bytes]:
-    """Split a 2 MiB JSON document into head, padding length and tail."""
-    head, tail = b'{"MediaContainer": {"size": 0, "padding": "', b'"}}'
-    return head, OVERSIZED_BYTES - len(head) - len(tail), tail
-
-
-def _oversized_declared() -> web.Response:
-    """Answer 2 MiB of JSON with an honest Content-Length."""
-    head, padding, tail = _oversized_parts()
-    body = head + b"x" * padding + tail
-    return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
-
-
-CANNED_FAULTS: dict[Fault, Callable[[], web.Response]] = {
-    Fault.SERVER_ERROR: lambda: _html(500),
-    Fault.HTML: lambda: _html(200, "Welcome to nginx!"),
-    Fault.TRUNCATED_JSON: lambda: web.Response(
-        body=TRUNCATED_JSON_BODY, headers={"Content-Type": JSON_CONTENT_TYPE}
-    ),
-    Fault.WRONG_CONTENT: lambda: _json_response({"status": "ok", "items": []}),
-    Fault.OVERSIZED_DECLARED: _oversized_declared,
-    Fault.XML_WITHOUT_TOKEN: lambda: _xml_response({"size": 0}),
-}
-
-
-async def _oversized_streamed(request: web.Request) -> web.StreamResponse:
-    """Stream 2 MiB of JSON without a length, to test client size limits."""
-    response = web.StreamResponse(headers={"Content-Type": JSON_CONTENT_TYPE})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    head, padding, tail = _oversized_parts()
-    chunk = b"x" * 65536
-    with contextlib.suppress(ConnectionResetError):  # the client may give up early
-        await response.write(head)
-        for offset in range(0, padding, len(chunk)):
-            await response.write(chunk[: padding - offset])
-        await response.write(tail)
-        await response.write_eof()
-    return response
-
-
-def _drop(request: web.Request) -> web.StreamResponse:
-    """Close the connection without a single byte of response."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response()
-
-
 def _parse_fault_request(payload: Any) -> tuple[Fault | None, list[str]]:
     """Validate a control request body; ValueError/TypeError when malformed."""
     value, paths = payload.get("fault"), payload.get("paths") or []
@@ -159,88 +70,42 @@ def _parse_fault_request(payload: Any) -> tuple[Fault | None, list[str]]:
     return (None if value is None else Fault(value)), paths
 
 
-def _self_signed_pem() -> tuple[bytes, bytes]:
-    """Make a throwaway certificate for 127.0.0.1/localhost; EC keeps it fast."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        # Wide validity: tests freeze "now" away from the clock OpenSSL checks.
-        .not_valid_before(now - timedelta(days=365))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(san, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+def _parse_down_for(body: bytes) -> float:
+    """Read {"down_for": seconds} of a restart request; no body means 0."""
+    if not body.strip():
+        return 0.0
+    payload = json.loads(body)
+    if not isinstance(payload, dict) or not set(payload) <= {"down_for"}:
+        raise ValueError('expected {"down_for": seconds}')
+    value = payload.get("down_for", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("down_for must be a number")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("down_for must be a finite number >= 0")
+    return float(value)
 
 
-# cryptography remembers the datetime class of its first certificate: make that
-# the real one now, before a test freezes time with a datetime subclass.
-_self_signed_pem()
+async def _close_listener(server: asyncio.Server) -> None:
+    """Stop accepting, then close, so no connection is caught half accepted.
 
-
-def _server_ssl_context(certificate_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-    """Load the PEMs; the ssl module only reads them from files."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as directory:
-        cert_file, key_file = Path(directory, "cert.pem"), Path(directory, "key.pem")
-        cert_file.write_bytes(certificate_pem)
-        key_file.write_bytes(key_pem)
-        context.load_cert_chain(cert_file, key_file)
-    return context
-
-
-class _TlsAcceptor(asyncio.Protocol):
-    """Run the TLS handshake of one connection ourselves.
-
-    When the loop does it, a client that refuses the certificate makes a debug
-    loop (as Home Assistant tests run) report an error that fails the test; here
-    a failed handshake only closes that connection, as on a real server.
+    asyncio attaches an accepted connection to its server one loop step after
+    accepting it; if the server closed in between, a debug loop reports an
+    AssertionError (as clients retrying during a reboot would trigger).
     """
+    loop = asyncio.get_running_loop()
+    for listener in server.sockets:
+        loop.remove_reader(listener.fileno())
+    await asyncio.sleep(0)  # the pending attachments run first
+    server.close()
 
-    def __init__(
-        self,
-        factory: Callable[[], asyncio.BaseProtocol],
-        context: ssl.SSLContext,
-        tasks: set[asyncio.Task[None]],
-    ) -> None:
-        """Remember what to hand the connection to once it is encrypted."""
-        self._factory, self._context, self._tasks = factory, context, tasks
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Start the handshake; the task is kept so that stop() can cancel it."""
-        assert isinstance(transport, asyncio.Transport)
-        transport.pause_reading()
-        task = asyncio.get_running_loop().create_task(self._handshake(transport))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handshake(self, transport: asyncio.Transport) -> None:
-        """Hand the encrypted transport to the HTTP protocol, or drop it."""
-        protocol = self._factory()
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(
-                transport, protocol, self._context, server_side=True
-            )
-        except OSError:  # includes ssl.SSLError and handshake timeouts
-            transport.abort()
-            return
-        if tls is not None:
-            protocol.connection_made(tls)
+def _parse_switches(payload: Any) -> dict[str, bool]:
+    """Validate a switches request body: known names, boolean values."""
+    if not isinstance(payload, dict) or not set(payload) <= SWITCHES:
+        raise ValueError(f"expected an object with some of {sorted(SWITCHES)}")
+    if not all(isinstance(value, bool) for value in payload.values()):
+        raise TypeError("switches take booleans")
+    return payload
 
 
 class PlexEmulator:
@@ -258,6 +123,7 @@ class PlexEmulator:
         claimed: bool = True,
         https: bool = False,
         clock: Callable[[], datetime] | None = None,
+        notification_interval: float | None = 30.0,
     ) -> None:
         """Set up the server identity; nothing listens until start()."""
         self.owner_token = owner_token or secrets.token_urlsafe(20)
@@ -269,21 +135,29 @@ class PlexEmulator:
         self.claimed = claimed
         self.https = https
         self.xml_only = False  # answer XML even when JSON is asked for
+        # Like a client listed in "allowed without auth": any token, or none, works.
+        self.allow_without_auth = False
+        # Like a reverse proxy that does not upgrade: the socket path is a 404.
+        self.refuse_websockets = False
         self.transient_tokens: dict[str, datetime] = {}
         self.requests: list[ReceivedRequest] = []
         self.fault: Fault | None = None
         self.fault_paths: frozenset[str] | None = None
         self.delay = 30.0
         self.restarts = 0
-        self.certificate_pem: bytes | None = None  # kept across restarts; None = new
-        self._key_pem = b""
+        # Served when https; kept across restarts. None = self-sign at start().
+        self.certificate_pem: bytes | None = None
+        self.key_pem = b""  # the private key of certificate_pem
         self._token_requests = 0
         self.issued_tokens: list[str] = []  # every transient token, restarts or not
         self._clock = clock or _utcnow
+        self._hub = NotificationHub(notification_interval)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
+        self._stopping = asyncio.Event()  # wakes delayed requests at any shutdown
+        self._halt = asyncio.Event()  # set by stop(): ends a reboot's down time
+        self._reboot_task: asyncio.Task[None] | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
 
@@ -293,9 +167,50 @@ class PlexEmulator:
         self.fault_paths = frozenset(paths) if paths else None
 
     def restart(self) -> None:
-        """Simulate a PMS restart: transient tokens live only in its memory."""
+        """Simulate a PMS restart without downtime.
+
+        Transient tokens live only in its memory, and its notification sockets
+        close with 1001 (going away); the closes run in the background.
+        """
+        self._forget_transient_tokens()
+        self._hub.close_soon()
+
+    def _forget_transient_tokens(self) -> None:
+        """What every kind of restart does to the token store."""
         self.transient_tokens.clear()
         self.restarts += 1
+
+    async def reboot(self, down_for: float = 2.0) -> None:
+        """Restart for real: go down for `down_for` seconds, then listen again.
+
+        While down the port refuses connections; open sockets and connections
+        are dropped without a close frame and transient tokens are forgotten.
+        It comes back on the same host, port and certificate, unless stop() is
+        called meanwhile. Returns once listening again.
+        """
+        await asyncio.shield(self._begin_reboot(down_for))
+
+    def _begin_reboot(self, down_for: float) -> asyncio.Task[None]:
+        """Run the reboot in a task of ours, so that stop() can wait for it."""
+        if self._runner is None or self._rebooting():
+            raise RuntimeError("the emulator is not running")
+        task = asyncio.get_running_loop().create_task(self._reboot(down_for))
+        self._reboot_task = task
+        return task
+
+    def _rebooting(self) -> bool:
+        """Tell whether a reboot has not finished yet."""
+        return self._reboot_task is not None and not self._reboot_task.done()
+
+    async def _reboot(self, down_for: float) -> None:
+        """Go down, wait (stop() cuts it short), come back on the same address."""
+        host, port = self._host, self.port
+        self._forget_transient_tokens()  # in the same step as the port closes
+        await self._shutdown(graceful=False)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halt.wait(), down_for)
+        if not self._halt.is_set():
+            await self._listen(host, port)
 
     def revoke_owner_token(self) -> str:
         """Simulate the owner signing out everywhere: the old token stops working."""
@@ -307,13 +222,66 @@ class PlexEmulator:
         return self._token_requests
 
     def is_accepted(self, token: str) -> bool:
-        """Tell whether GET / would accept this token now."""
+        """Tell whether this token is valid now (owner, shared or live transient).
+
+        It ignores `allow_without_auth`, so that tests can tell a dead token
+        from a live one even when the server would let either through.
+        """
         if token in (self.owner_token, self.shared_token):
             return True
         issued_at = self.transient_tokens.get(token)
         if issued_at is None:
             return False
         return self._clock() - issued_at < TRANSIENT_TOKEN_LIFETIME
+
+    def _authorized(self, token: str | None) -> bool:
+        """Whether a request with this token gets through, switches included."""
+        if self.allow_without_auth:
+            return True
+        return token is not None and self.is_accepted(token)
+
+    @property
+    def notification_interval(self) -> float | None:
+        """Return the seconds between periodic notifications; 0 or None: never."""
+        return self._hub.interval
+
+    @notification_interval.setter
+    def notification_interval(self, seconds: float | None) -> None:
+        """Change the period; it applies at once, even to sockets already open."""
+        self._hub.interval = seconds
+
+    @property
+    def open_sockets(self) -> int:
+        """Return how many notification sockets are open now (a property)."""
+        return self._hub.open_count
+
+    @property
+    def silent_sockets(self) -> bool:
+        """Return whether notification sockets are silenced (see silence_sockets)."""
+        return self._hub.silent
+
+    def silence_sockets(self, silent: bool = True) -> None:
+        """Make every notification socket, open or future, play dead, or resume.
+
+        A silent socket answers no ping and sends nothing, not even the answer
+        to a client's close frame (that waits for the silence to end), yet stays
+        open: a connection lost behind a broken NAT. restart(), reboot() and
+        stop() still end it.
+        """
+        self._hub.silence(silent)
+
+    async def notify(self, container: Mapping[str, object] | None = None) -> int:
+        """Send a NotificationContainer to every open socket; return how many got it.
+
+        `container` is its content ({"type": "timeline", ...}), or a whole
+        {"NotificationContainer": {...}} message; None sends an activity update.
+        Silent sockets do not get it.
+        """
+        return await self._hub.broadcast(container)
+
+    async def wait_open_sockets(self, count: int = 1) -> None:
+        """Wait until exactly `count` notification sockets are open (no timeout)."""
+        await self._hub.wait_count(count)
 
     def _wants_json(self, request: web.Request) -> bool:
         """PMS answers JSON only when asked to; XML is its default."""
@@ -323,16 +291,16 @@ class PlexEmulator:
     def _container(self, request: web.Request, attributes: Attributes) -> web.Response:
         """Answer a MediaContainer in the format the client asked for."""
         if self._wants_json(request):
-            return _json_response({"MediaContainer": dict(attributes)})
-        return _xml_response(attributes)
+            return json_response({"MediaContainer": dict(attributes)})
+        return xml_response(attributes)
 
     def _auth_error(self, request: web.Request, status: int) -> web.Response:
         """Answer 401/403 as PMS does: a JSON errors list if accepted, else HTML."""
         if not self._wants_json(request):
-            return _html(status)
+            return html_page(status)
         code, message = AUTH_ERRORS[status]
         error = {"code": code, "message": message, "status": status}
-        return _json_response({"errors": [error]}, status)
+        return json_response({"errors": [error]}, status)
 
     async def _identity(self, request: web.Request) -> web.StreamResponse:
         """Answer /identity, which PMS serves without a token."""
@@ -348,8 +316,7 @@ class PlexEmulator:
 
     async def _root(self, request: web.Request) -> web.StreamResponse:
         """Answer / with the server description, for any valid token."""
-        token = _token_of(request)
-        if token is None or not self.is_accepted(token):
+        if not self._authorized(_token_of(request)):
             return self._auth_error(request, 401)
         return self._container(
             request,
@@ -370,29 +337,28 @@ class PlexEmulator:
         )
 
     async def _security_token(self, request: web.Request) -> web.StreamResponse:
-        """Issue a transient delegation token, to the owner only."""
+        """Issue a transient delegation token, to the owner only (or to anyone)."""
         token = _token_of(request)
-        if token is None or not self.is_accepted(token):
-            return self._auth_error(request, 401)
-        if token != self.owner_token:
-            return self._auth_error(request, 403)
+        if not self.allow_without_auth:
+            if token is None or not self.is_accepted(token):
+                return self._auth_error(request, 401)
+            if token != self.owner_token:
+                return self._auth_error(request, 403)
         query = request.query
         if query.get("type") != "delegation" or query.get("scope") != "all":
-            return _html(400)
+            return html_page(400)
         transient = f"transient-{uuid.uuid4()}"
         self.transient_tokens[transient] = self._clock()
         self.issued_tokens.append(transient)
         return self._container(request, {"size": 0, "token": transient})
 
-    async def _faulty_response(
-        self, request: web.Request, fault: Fault
-    ) -> web.StreamResponse:
-        """Misbehave instead of answering (DELAY is handled by the caller)."""
-        if fault is Fault.OVERSIZED:
-            return await _oversized_streamed(request)
-        if fault is Fault.DROP:
-            return _drop(request)
-        return CANNED_FAULTS[fault]()
+    async def _notifications(self, request: web.Request) -> web.StreamResponse:
+        """Upgrade to the notification socket; the token is checked first."""
+        if self.refuse_websockets:
+            return html_page(404)
+        if not self._authorized(_token_of(request)):
+            return self._auth_error(request, 401)
+        return await self._hub.serve(request)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait, but wake up at stop() so that it never hangs on us."""
@@ -414,40 +380,71 @@ class PlexEmulator:
         if in_scope and self.fault is Fault.DELAY:
             await self._sleep(self.delay)
             if self._stopping.is_set():  # a stopping server answers nothing
-                return _drop(request)
+                return drop(request)
         elif in_scope and self.fault is not None:
-            return await self._faulty_response(request, self.fault)
+            return await faulty_response(request, self.fault)
         try:
             return await handler(request)
         except web.HTTPException as error:
-            return _html(error.status)
+            return html_page(error.status)
 
-    async def _control_restart(self, _request: web.Request) -> web.StreamResponse:
-        """Restart on behalf of a separate process."""
-        self.restart()
-        return web.Response(status=204)
+    async def _control_restart(self, request: web.Request) -> web.StreamResponse:
+        """Restart on behalf of a separate process; {"down_for": s} reboots."""
+        try:
+            down_for = _parse_down_for(await request.read())
+        except ValueError, TypeError:
+            return html_page(400)
+        response = web.Response(status=204)
+        if not down_for:
+            self.restart()
+            return response
+        # Answer before the port closes under this very request.
+        await response.prepare(request)
+        await response.write_eof()
+        self._begin_reboot(down_for)
+        return response
 
     async def _control_revoke(self, _request: web.Request) -> web.StreamResponse:
         """Revoke on behalf of a separate process and tell it the new token."""
-        return _json_response({"owner_token": self.revoke_owner_token()})
+        return json_response({"owner_token": self.revoke_owner_token()})
 
     async def _control_fault(self, request: web.Request) -> web.StreamResponse:
         """Set the fault on behalf of a separate process."""
         try:
             fault, paths = _parse_fault_request(await request.json())
         except ValueError, TypeError, AttributeError:
-            return _html(400)
+            return html_page(400)
         self.set_fault(fault, *paths)
+        return web.Response(status=204)
+
+    async def _control_switches(self, request: web.Request) -> web.StreamResponse:
+        """Flip switches on behalf of a separate process."""
+        try:
+            switches = _parse_switches(await request.json())
+        except ValueError, TypeError:
+            return html_page(400)
+        self.allow_without_auth = switches.get(
+            "allow_without_auth", self.allow_without_auth
+        )
+        self.refuse_websockets = switches.get(
+            "refuse_websockets", self.refuse_websockets
+        )
+        if "silent_sockets" in switches:
+            self.silence_sockets(switches["silent_sockets"])
         return web.Response(status=204)
 
     async def _control_state(self, _request: web.Request) -> web.StreamResponse:
         """Report what a separate process cannot read from our attributes."""
         live = [token for token in self.transient_tokens if self.is_accepted(token)]
-        return _json_response(
+        return json_response(
             {
                 "token_requests": self.token_requests(),
                 "restarts": self.restarts,
                 "transient_tokens": live,
+                "open_sockets": self.open_sockets,
+                "allow_without_auth": self.allow_without_auth,
+                "refuse_websockets": self.refuse_websockets,
+                "silent_sockets": self.silent_sockets,
             }
         )
 
@@ -461,9 +458,11 @@ class PlexEmulator:
         app.router.add_get("/identity", self._identity)
         app.router.add_get("/", self._root)
         app.router.add_get("/security/token", self._security_token)
+        app.router.add_get(NOTIFICATIONS_PATH, self._notifications)
         app.router.add_post(CONTROL_PREFIX + "restart", self._control_restart)
         app.router.add_post(CONTROL_PREFIX + "revoke", self._control_revoke)
         app.router.add_post(CONTROL_PREFIX + "fault", self._control_fault)
+        app.router.add_post(CONTROL_PREFIX + "switches", self._control_switches)
         app.router.add_get(CONTROL_PREFIX + "state", self._control_state)
         return app
 
@@ -476,14 +475,19 @@ class PlexEmulator:
         if not self.https:
             return http_factory
         if self.certificate_pem is None:
-            self.certificate_pem, self._key_pem = _self_signed_pem()
-        context = _server_ssl_context(self.certificate_pem, self._key_pem)
-        return lambda: _TlsAcceptor(http_factory, context, self._handshakes)
+            self.certificate_pem, self.key_pem = self_signed_pem()
+        context = server_ssl_context(self.certificate_pem, self.key_pem)
+        return lambda: TlsAcceptor(http_factory, context, self._handshakes)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on host:port; port 0 picks a free one."""
-        if self._runner is not None:
+        if self._runner is not None or self._rebooting():
             raise RuntimeError("the emulator is already running")
+        self._halt = asyncio.Event()
+        await self._listen(host, port)
+
+    async def _listen(self, host: str, port: int) -> None:
+        """Bind and serve; shared by start() and the end of a reboot."""
         self._stopping = asyncio.Event()
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -499,18 +503,35 @@ class PlexEmulator:
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Stop listening; wakes delayed requests first so this returns promptly."""
+        """Stop listening, promptly: delayed requests, sockets and reboots end."""
+        self._halt.set()
+        task, self._reboot_task = self._reboot_task, None
+        if task is not None:
+            with contextlib.suppress(Exception):  # its caller, if any, saw it
+                await task
+        await self._shutdown(graceful=True)
+
+    async def _shutdown(self, *, graceful: bool) -> None:
+        """Close the port, then end sockets (1001 if graceful) and connections."""
         self._stopping.set()
         if self._runner is None or self._server is None:
             return
         server, runner = self._server, self._runner
         self._server = self._runner = None
-        server.close()
-        for task in self._handshakes:
+        await _close_listener(server)
+        await self._hub.shutdown(graceful=graceful)
+        handshakes = set(self._handshakes)
+        for task in handshakes:
             task.cancel()
+        await asyncio.gather(*handshakes, return_exceptions=True)
         await runner.cleanup()
         server.close_clients()
-        await server.wait_closed()
+        try:
+            async with asyncio.timeout(CLOSE_GRACE):
+                await server.wait_closed()
+        except TimeoutError:  # a client that reads nothing never lets a close flush
+            server.abort_clients()
+            await server.wait_closed()
 
     @property
     def host(self) -> str:

@@ -1,0 +1,121 @@
+"""How the emulator answers: PMS's formats, and the broken answers of `Fault`."""
+
+from collections.abc import Callable, Mapping
+import contextlib
+from enum import StrEnum
+import html
+from http import HTTPStatus
+import json
+from xml.etree import ElementTree as ET
+
+from aiohttp import web
+
+XML_CONTENT_TYPE = "text/xml;charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+TRUNCATED_JSON_BODY = b'{"MediaContainer": {"size": 0, "tok'
+OVERSIZED_BYTES = 2 * 1024 * 1024
+
+type Attributes = Mapping[str, str | int | bool]
+
+
+class Fault(StrEnum):
+    """Ways the emulator can misbehave, each one a failure a real client may meet."""
+
+    DELAY = "delay"
+    SERVER_ERROR = "server_error"
+    HTML = "html"
+    TRUNCATED_JSON = "truncated_json"
+    WRONG_CONTENT = "wrong_content"
+    OVERSIZED = "oversized"
+    OVERSIZED_DECLARED = "oversized_declared"
+    DROP = "drop"
+    XML_WITHOUT_TOKEN = "xml_without_token"
+    # 401 whatever the token: a server (or a proxy) that wants another one.
+    UNAUTHORIZED = "unauthorized"
+
+
+def _xml_value(value: str | int | bool) -> str:
+    """PMS writes booleans as 1/0 in XML."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def xml_response(attributes: Attributes) -> web.Response:
+    """Render a MediaContainer element the way PMS does."""
+    values = {key: _xml_value(value) for key, value in attributes.items()}
+    element = ET.Element("MediaContainer", values)
+    body = XML_DECLARATION + ET.tostring(element, encoding="unicode")
+    return web.Response(body=body.encode(), headers={"Content-Type": XML_CONTENT_TYPE})
+
+
+def json_response(payload: object, status: int = 200) -> web.Response:
+    """Render a JSON body with the bare content type PMS uses."""
+    headers = {"Content-Type": JSON_CONTENT_TYPE}
+    return web.Response(status=status, body=json.dumps(payload), headers=headers)
+
+
+def html_page(status: int, title: str | None = None) -> web.Response:
+    """Answer a small HTML page, as PMS (or a foreign web server) does."""
+    text = html.escape(title or f"{status} {HTTPStatus(status).phrase}")
+    body = f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body>"
+    return web.Response(status=status, text=body + "</html>", content_type="text/html")
+
+
+def _oversized_parts() -> tuple[bytes, int, bytes]:
+    """Split a 2 MiB JSON document into head, padding length and tail."""
+    head, tail = b'{"MediaContainer": {"size": 0, "padding": "', b'"}}'
+    return head, OVERSIZED_BYTES - len(head) - len(tail), tail
+
+
+def _oversized_declared() -> web.Response:
+    """Answer 2 MiB of JSON with an honest Content-Length."""
+    head, padding, tail = _oversized_parts()
+    body = head + b"x" * padding + tail
+    return web.Response(body=body, headers={"Content-Type": JSON_CONTENT_TYPE})
+
+
+CANNED_FAULTS: dict[Fault, Callable[[], web.Response]] = {
+    Fault.SERVER_ERROR: lambda: html_page(500),
+    Fault.HTML: lambda: html_page(200, "Welcome to nginx!"),
+    Fault.TRUNCATED_JSON: lambda: web.Response(
+        body=TRUNCATED_JSON_BODY, headers={"Content-Type": JSON_CONTENT_TYPE}
+    ),
+    Fault.WRONG_CONTENT: lambda: json_response({"status": "ok", "items": []}),
+    Fault.OVERSIZED_DECLARED: _oversized_declared,
+    Fault.XML_WITHOUT_TOKEN: lambda: xml_response({"size": 0}),
+    Fault.UNAUTHORIZED: lambda: html_page(401),
+}
+
+
+async def _oversized_streamed(request: web.Request) -> web.StreamResponse:
+    """Stream 2 MiB of JSON without a length, to test client size limits."""
+    response = web.StreamResponse(headers={"Content-Type": JSON_CONTENT_TYPE})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    head, padding, tail = _oversized_parts()
+    chunk = b"x" * 65536
+    with contextlib.suppress(ConnectionResetError):  # the client may give up early
+        await response.write(head)
+        for offset in range(0, padding, len(chunk)):
+            await response.write(chunk[: padding - offset])
+        await response.write(tail)
+        await response.write_eof()
+    return response
+
+
+def drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without a single byte of response."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response()
+
+
+async def faulty_response(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Misbehave instead of answering (DELAY is handled by the caller)."""
+    if fault is Fault.OVERSIZED:
+        return await _oversized_streamed(request)
+    if fault is Fault.DROP:
+        return drop(request)
+    return CANNED_FAULTS[fault]()
