@@ -22,6 +22,7 @@ from custom_components.plex_api.plex import (
     TransientToken,
 )
 
+from .hostile import HostileServer, response
 from .plex_emulator import Fault, PlexEmulator
 
 CLIENT_INFO = ClientInfo(
@@ -85,7 +86,7 @@ async def test_new_token_and_check(
     assert info.friendly_name == emulator.friendly_name
     assert info.machine_identifier == emulator.machine_identifier
     assert info.platform == "Linux"
-    assert await client.server_info() == info
+    assert await client.server_info(token.token) == info
 
 
 async def test_headers_sent(
@@ -94,7 +95,7 @@ async def test_headers_sent(
     """Every request carries the client headers; the token only in its header."""
     client = make_client(session, emulator)
     await client.identity()
-    await client.server_info()
+    await client.server_info(emulator.owner_token)
     await client.new_transient_token()
 
     request = emulator.requests[-1]
@@ -157,23 +158,21 @@ async def test_unsendable_token(
 ) -> None:
     """A token that cannot be a header value is refused before anything is sent."""
     with pytest.raises(PlexAuthenticationError):
-        await make_client(session, emulator, token=token).server_info()
+        await make_client(session, emulator, token=token).new_transient_token()
+    with pytest.raises(PlexAuthenticationError):
+        await make_client(session, emulator).server_info(token)
     assert emulator.requests == []
 
 
-async def test_bad_request_status(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
+async def test_identity_wanting_a_token_is_not_plex(
+    socket_enabled: None, session: aiohttp.ClientSession
 ) -> None:
-    """Plex answers 400 to a wrong token type: an unexpected status."""
-    client = make_client(session, emulator)
-    with pytest.raises(PlexStatusError) as err:
-        await client._get(
-            client.base_url.with_path("/security/token").with_query(
-                type="access", scope="all"
-            ),
-            client._owner(),
-        )
-    assert err.value.status == 400
+    """Plex serves `/identity` to anyone: a 401 there means it is not Plex."""
+    answer = response(b"Unauthorized", status="401 Unauthorized")
+    async with HostileServer(lambda _path, _headers: answer) as server:
+        client = PlexClient(session, server.url, "owner", CLIENT_INFO)
+        with pytest.raises(PlexResponseError):
+            await client.identity()
 
 
 @pytest.mark.parametrize(
@@ -231,7 +230,7 @@ async def test_restart_destroys_tokens(
     emulator.restart()
 
     assert await client.check_token(token.token) is None
-    assert await client.server_info() is not None
+    assert await client.check_token(emulator.owner_token) is not None
 
 
 async def test_server_down(
@@ -242,7 +241,7 @@ async def test_server_down(
     await emulator.stop()
 
     with pytest.raises(PlexConnectionError) as err:
-        await client.server_info()
+        await client.identity()
 
     assert "127.0.0.1" in str(err.value)
     assert emulator.owner_token not in str(err.value)
@@ -307,7 +306,7 @@ async def test_not_http_on_the_port(
     )
     try:
         with pytest.raises(PlexConnectionError) as err:
-            await client.server_info()
+            await client.new_transient_token()
     finally:
         server.close()
         await server.wait_closed()

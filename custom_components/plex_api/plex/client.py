@@ -12,25 +12,39 @@ from yarl import URL
 from .errors import (
     PlexAuthenticationError,
     PlexConnectionError,
+    PlexError,
     PlexResponseError,
     PlexStatusError,
     PlexTimeoutError,
     PlexTLSError,
+    PlexWrongServerError,
 )
-from .models import ClientInfo, Container, PlexIdentity, ServerInfo, TransientToken
+from .models import (
+    ClientInfo,
+    Container,
+    PlexIdentity,
+    ServerInfo,
+    TransientToken,
+    is_sendable_token,
+)
+from .notifications import NOTIFICATIONS_PATH, PlexNotifications
 from .parse import parse_media_container
 
 DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_HEARTBEAT: Final = 30.0
 MAX_BODY_BYTES: Final = 1024 * 1024
 _REFUSED: Final = frozenset({401, 403})
 _TOKEN_QUERY: Final = {"type": "delegation", "scope": "all"}
+# Closing waits this long for the server's close frame (unloading waits on it).
+_WS_TIMEOUT: Final = aiohttp.ClientWSTimeout(ws_close=2.0)
 
 
 class PlexClient:
     """Talks to one Plex Media Server over a session the caller owns.
 
     TLS verification is the session's business (or the connector's ssl context):
-    the client only knows the base URL. Tokens travel in the X-Plex-Token header.
+    the client only knows the base URL. Tokens travel in the X-Plex-Token header,
+    and the owner token only ever goes to `/security/token`.
     """
 
     def __init__(
@@ -50,12 +64,9 @@ class PlexClient:
         self._token_url = self._base_url.with_path("/security/token").with_query(
             _TOKEN_QUERY
         )
-        self._client_headers = {
-            "Accept": "application/json",
-            **client_info.headers(),
-        }
+        self._notifications_url = self._base_url.with_path(NOTIFICATIONS_PATH)
+        self._client_headers = {"Accept": "application/json", **client_info.headers()}
         self._owner_token = token
-        self._owner_headers: dict[str, str] | None = None
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -68,43 +79,88 @@ class PlexClient:
         return self._base_url
 
     async def identity(self) -> PlexIdentity:
-        """Ask `/identity` (no token needed): is it a Plex server, and which one."""
-        container = await self._get(self._identity_url, self._client_headers)
+        """Ask `/identity` (no token): is it a Plex server, and which one.
+
+        Plex serves it to anyone, so a server that wants a token for it is not Plex.
+        """
+        try:
+            container = await self._get(self._identity_url, self._client_headers)
+        except PlexAuthenticationError:
+            raise PlexResponseError("/identity requires a token") from None
         return PlexIdentity.from_container(container)
 
-    async def server_info(self) -> ServerInfo:
-        """Ask `/` with the owner token: the server's name and version."""
-        container = await self._get(self._base_url, self._owner())
+    async def server_info(self, token: str) -> ServerInfo:
+        """Ask `/` with `token`: the server's name, version and machine identifier."""
+        container = await self._get(self._base_url, self._with_token(token))
         return ServerInfo.from_container(container)
 
     async def check_token(self, token: str) -> ServerInfo | None:
         """Return the server info if `token` is accepted now, None if it is refused.
 
-        One cheap request: a transient token destroyed by a restart gets a 401 here.
+        One cheap request: a transient token destroyed by a restart gets a 401 here
+        (unless the server skips token checks for this client's address).
         """
         try:
-            container = await self._get(self._base_url, self._with_token(token))
+            return await self.server_info(token)
         except PlexAuthenticationError:
             return None
-        return ServerInfo.from_container(container)
 
     async def new_transient_token(self) -> TransientToken:
-        """Ask the server for a new delegation token with the owner token."""
-        container = await self._get(self._token_url, self._owner())
+        """Ask the server for a new delegation token with the owner token.
+
+        Callers that know which server they want use `verified_transient_token`:
+        this one sends the owner token to whatever answers at the address.
+        """
+        container = await self._get(
+            self._token_url, self._with_token(self._owner_token)
+        )
         return TransientToken.from_container(container, datetime.now(UTC))
+
+    async def verified_transient_token(
+        self, machine_identifier: str
+    ) -> tuple[ServerInfo, TransientToken]:
+        """Get a new transient token from the server `machine_identifier` only.
+
+        The trust boundary: `/identity` (no token) must name that server right
+        before the owner token is sent, and the new token must then open `/` of
+        that same server (3 requests), or it is neither kept nor handed out.
+        """
+        identity = await self.identity()
+        _expect(identity.machine_identifier, machine_identifier)
+        token = await self.new_transient_token()
+        try:
+            server = await self.server_info(token.token)
+        except PlexAuthenticationError:
+            raise PlexResponseError("The new transient token was refused") from None
+        _expect(server.machine_identifier, machine_identifier)
+        return server, token
+
+    async def notifications(
+        self, token: str, *, heartbeat: float = DEFAULT_HEARTBEAT
+    ) -> PlexNotifications:
+        """Open the notification socket with `token` (in the header, not the URL).
+
+        The socket is quiet for long stretches: after `heartbeat` seconds
+        without a frame it is pinged, so one that died silently is noticed.
+        """
+        headers = self._with_token(token)
+        try:
+            async with asyncio.timeout(self._timeout):
+                socket = await self._session.ws_connect(
+                    self._notifications_url,
+                    headers=headers,
+                    autoping=False,
+                    max_msg_size=MAX_BODY_BYTES,
+                    timeout=_WS_TIMEOUT,
+                )
+        except (TimeoutError, aiohttp.ClientError) as err:
+            failure = self._failure(err)
+        else:
+            return PlexNotifications(socket, heartbeat)
+        raise failure
 
     async def _get(self, url: URL, headers: dict[str, str]) -> Container:
         """GET a URL and return its MediaContainer; every failure is a PlexError."""
-        try:
-            return parse_media_container(await self._fetch(url, headers))
-        except aiohttp.ClientResponseError as err:
-            # Its repr holds the request headers (the token): keep only the message,
-            # and raise outside this block so it is not even the __context__.
-            message = err.message
-        raise PlexConnectionError(f"Bad HTTP answer from {self._base_url}: {message}")
-
-    async def _fetch(self, url: URL, headers: dict[str, str]) -> bytes:
-        """GET a URL and return its body; aiohttp's ClientResponseError passes."""
         try:
             async with (
                 asyncio.timeout(self._timeout),
@@ -115,31 +171,43 @@ class PlexClient:
                 if resp.status != 200:
                     raise PlexStatusError(resp.status)
                 body = await _read_capped(resp)
-        except TimeoutError as err:
-            raise PlexTimeoutError(
-                f"{self._base_url} did not answer within {self._timeout:g} s"
-            ) from err
-        except aiohttp.ClientSSLError as err:
-            raise PlexTLSError(f"TLS with {self._base_url} failed: {err}") from err
-        except aiohttp.ClientResponseError:
-            raise
-        except aiohttp.ClientError as err:
-            raise PlexConnectionError(
-                f"Cannot talk to {self._base_url}: {err or type(err).__name__}"
-            ) from err
-        return body
+        except (TimeoutError, aiohttp.ClientError) as err:
+            failure = self._failure(err)
+        else:
+            return parse_media_container(body)
+        # Raised outside the except block: aiohttp's error is then not even the
+        # __context__, as its text may hold what the server sent (an echoed token).
+        raise failure
 
-    def _owner(self) -> dict[str, str]:
-        """Headers with the owner token, built on first use and kept."""
-        if self._owner_headers is None:
-            self._owner_headers = self._with_token(self._owner_token)
-        return self._owner_headers
+    def _failure(self, err: TimeoutError | aiohttp.ClientError) -> PlexError:
+        """The typed error for an aiohttp failure, as a fixed text."""
+        base = self._base_url
+        match err:
+            case TimeoutError():
+                return PlexTimeoutError(
+                    f"{base} did not answer within {self._timeout:g} s"
+                )
+            case aiohttp.ClientSSLError():
+                return PlexTLSError(f"TLS with {base} failed")
+            case aiohttp.WSServerHandshakeError(status=status) if status in _REFUSED:
+                return PlexAuthenticationError("The notification socket refused it")
+            case aiohttp.WSServerHandshakeError(status=status) if status != 101:
+                return PlexStatusError(status)
+            case aiohttp.ClientResponseError():
+                return PlexConnectionError(f"Bad HTTP answer from {base}")
+        return PlexConnectionError(f"Cannot talk to {base} ({type(err).__name__})")
 
     def _with_token(self, token: str) -> dict[str, str]:
         """Client headers plus a token; one that cannot be a header is refused."""
-        if not token or not token.isprintable() or any(c.isspace() for c in token):
+        if not is_sendable_token(token):
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
+
+
+def _expect(found: str, machine_identifier: str) -> None:
+    """Refuse a server other than the one expected."""
+    if found != machine_identifier:
+        raise PlexWrongServerError(found)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

@@ -1,4 +1,9 @@
-"""Errors of the Plex client: one small hierarchy, never a token in a message."""
+"""Errors of the Plex client: one small hierarchy, never a token in a message.
+
+Messages are fixed texts (plus the server's base URL, which comes from the
+configuration): nothing a server sent ends up in them, since a hostile server can
+echo a request's X-Plex-Token back in any part of its answer.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ class PlexError(Exception):
 
 
 class PlexConnectionError(PlexError):
-    """The server could not be reached or dropped the connection."""
+    """The server could not be reached, dropped the connection or broke HTTP."""
 
 
 class PlexTimeoutError(PlexError):
@@ -31,6 +36,15 @@ class PlexStatusError(PlexError):
     """The server answered with a status code the client does not expect."""
 
     def __init__(self, status: int) -> None:
-        """Keep the status so callers can tell a 5xx from anything else."""
+        """Keep the status so callers can tell a redirect or a 5xx from the rest."""
         super().__init__(f"Unexpected HTTP status {status}")
         self.status = status
+
+
+class PlexWrongServerError(PlexError):
+    """The address answers as another Plex Media Server than the one expected."""
+
+    def __init__(self, found: str) -> None:
+        """Keep the machine identifier that answered (a checked, token-free id)."""
+        super().__init__(f"Another Plex Media Server answers ({found})")
+        self.found = found

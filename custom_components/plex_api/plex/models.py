@@ -5,12 +5,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import re
+import unicodedata
 
 from .errors import PlexResponseError
 
 TRANSIENT_TOKEN_LIFETIME = timedelta(hours=48)
+# What a token must be to travel in a header and be handed on: printable ASCII
+# without spaces, of a sane length. Real ones are "transient-" and a UUID.
+MAX_TOKEN_LENGTH = 4096
+_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}}")
+# Machine identifiers are hex strings; anything printable and short is accepted,
+# so the id can be shown and compared without carrying markup or a token's size.
+_MACHINE_IDENTIFIER = re.compile(r"[\w.:-]{1,128}", re.ASCII)
+_MAX_HEADER_VALUE = 128
 
 type Container = Mapping[str, object]
+
+
+def is_sendable_token(token: str) -> bool:
+    """Whether `token` can be sent in a header and handed on as it is."""
+    return _TOKEN.fullmatch(token) is not None
+
+
+def _header_value(value: str, default: str) -> str:
+    """Make Home Assistant's metadata a valid, readable header value.
+
+    A location name may hold line breaks or control characters, which no header
+    can carry: they become spaces, runs of white space one space, and an empty
+    result the default.
+    """
+    text = "".join(
+        " " if unicodedata.category(char).startswith(("C", "Z")) else char
+        for char in value
+    )
+    text = " ".join(text.split())[:_MAX_HEADER_VALUE].strip()
+    return text or default
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +56,17 @@ class ClientInfo:
     device_name: str
 
     def headers(self) -> dict[str, str]:
-        """Return the X-Plex-* client headers."""
+        """Return the X-Plex-* client headers, each a valid header value."""
         return {
-            "X-Plex-Product": self.product,
-            "X-Plex-Version": self.version,
-            "X-Plex-Client-Identifier": self.client_identifier,
-            "X-Plex-Platform": self.platform,
-            "X-Plex-Platform-Version": self.platform_version,
-            "X-Plex-Device": self.device,
-            "X-Plex-Device-Name": self.device_name,
+            "X-Plex-Product": _header_value(self.product, "Home Assistant"),
+            "X-Plex-Version": _header_value(self.version, "unknown"),
+            "X-Plex-Client-Identifier": _header_value(
+                self.client_identifier, "home-assistant"
+            ),
+            "X-Plex-Platform": _header_value(self.platform, "Unknown"),
+            "X-Plex-Platform-Version": _header_value(self.platform_version, "Unknown"),
+            "X-Plex-Device": _header_value(self.device, "Home Assistant"),
+            "X-Plex-Device-Name": _header_value(self.device_name, "Home Assistant"),
         }
 
 
@@ -50,7 +82,7 @@ class PlexIdentity:
     def from_container(cls, container: Container) -> PlexIdentity:
         """Build from a MediaContainer; missing fields mean it is not a Plex server."""
         return cls(
-            machine_identifier=_text(container, "machineIdentifier"),
+            machine_identifier=_machine_identifier(container),
             version=_text(container, "version"),
             claimed=_flag(container, "claimed"),
         )
@@ -70,7 +102,7 @@ class ServerInfo:
         """Build from a MediaContainer; the platform is optional on odd servers."""
         return cls(
             friendly_name=_text(container, "friendlyName"),
-            machine_identifier=_text(container, "machineIdentifier"),
+            machine_identifier=_machine_identifier(container),
             version=_text(container, "version"),
             platform=_text(container, "platform", required=False),
         )
@@ -88,9 +120,16 @@ class TransientToken:
     def from_container(
         cls, container: Container, issued_at: datetime
     ) -> TransientToken:
-        """Build from the `/security/token` answer received at `issued_at`."""
+        """Build from the `/security/token` answer received at `issued_at`.
+
+        A token that could not be sent back in a header (white space, line
+        breaks, control or non-ASCII characters, absurd length) is no token.
+        """
+        token = container.get("token")
+        if not isinstance(token, str) or not is_sendable_token(token):
+            raise PlexResponseError("Answer has no usable 'token'")
         return cls(
-            token=_text(container, "token"),
+            token=token,
             issued_at=issued_at,
             expires_at=issued_at + TRANSIENT_TOKEN_LIFETIME,
         )
@@ -98,6 +137,14 @@ class TransientToken:
     def __str__(self) -> str:
         """Describe the token by its timing only, so that printing it never leaks it."""
         return repr(self)
+
+
+def _machine_identifier(container: Container) -> str:
+    """The server's machine identifier, refused unless it looks like one."""
+    value = _text(container, "machineIdentifier")
+    if _MACHINE_IDENTIFIER.fullmatch(value) is None:
+        raise PlexResponseError("Answer has no usable 'machineIdentifier'")
+    return value
 
 
 def _text(container: Container, key: str, *, required: bool = True) -> str:
