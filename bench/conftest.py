@@ -51,9 +51,21 @@ async def enable_event_loop_debug() -> None:
 
 @pytest.fixture
 async def emulator(socket_enabled: None) -> AsyncIterator[PlexEmulator]:
-    """The project's Plex emulator on 127.0.0.1, in this process and loop."""
+    """The project's Plex emulator on 127.0.0.1, in this process and loop.
+
+    Its notification socket is refused, as behind a proxy without WebSockets:
+    the integration polls every 5 minutes, the figures the push ones compare to.
+    """
     async with PlexEmulator() as server:
+        server.refuse_websockets = True
         yield server
+
+
+@pytest.fixture
+def push_emulator(emulator: PlexEmulator) -> PlexEmulator:
+    """The emulator with its notification socket open, as a real server has."""
+    emulator.refuse_websockets = False
+    return emulator
 
 
 @pytest.fixture(scope="session")

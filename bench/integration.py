@@ -8,6 +8,7 @@ asyncio debug mode off. Figures go to the session's `bench_results`.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 import os
@@ -46,9 +47,13 @@ START_TIME = "2026-11-28T12:00:00+00:00"
 CHECK_DUE = timedelta(seconds=61)  # past the action's one-minute check age
 DAY = timedelta(hours=24)
 
+NOTIFICATIONS = "/:/websockets/notifications"
+POLL = timedelta(minutes=5)
+
 QUICK = bool(os.environ.get("PLEX_API_BENCH_QUICK"))
 SETUP_WARMUP, SETUP_CYCLES = (1, 5) if QUICK else (3, 40)
 ACTION_WARMUP, ACTION_CALLS = (10, 30) if QUICK else (50, 400)
+RESTARTS = 3 if QUICK else 10
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -280,3 +285,122 @@ async def test_day(  # noqa: PLR0917 - pytest passes fixtures by name
     await _unload(hass, entry)
     name = "day_steady" if restart_poll is None else "day_restart"
     _record(bench_results, name, blocking_detection, **figures)
+
+
+async def _turns(count: int = 20) -> None:
+    """Let the loop turn: answers already on loopback are read (frozen clock)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_day_push(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    push_emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """24 simulated hours with the notification socket up, in one-minute steps.
+
+    The steps let the socket's heartbeat (a ping after 30 quiet seconds) and the
+    emulator's occasional notifications happen as they would.
+    """
+    freezer.move_to(START_TIME)
+    entry = _entry(hass, push_emulator)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _turns()
+    assert push_emulator.open_sockets == 1
+    before = len(push_emulator.requests)
+    # One minute past the day: the hourly check at 24 h is the rotation.
+    minutes = int(DAY / timedelta(minutes=1)) + 1
+    unavailable = 0
+    for _ in range(minutes):
+        freezer.tick(timedelta(minutes=1))
+        async_fire_time_changed(hass)
+        await _turns()
+        state = hass.states.get(SENSOR)
+        unavailable += state is None or state.state == STATE_UNAVAILABLE
+
+    assert push_emulator.open_sockets == 1
+    assert push_emulator.is_accepted(push_emulator.issued_tokens[-1])
+    figures = {
+        "polls": int(DAY / timedelta(hours=1)),
+        "interval_s": 3600.0,
+        "rotation_hours": 24.0,
+        "restarts": 0,
+        "requests": _paths(push_emulator, before),
+        "unavailable_polls": unavailable,
+    }
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    _record(bench_results, "day_push", blocking_detection, **figures)
+
+
+async def test_restart_push(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """Real restarts (the port closed for a second): server back → new token.
+
+    Measured from the emulator listening again to the integration holding a
+    new token and its socket open again; no poll, no action call.
+    """
+    entry = _entry(hass, push_emulator)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    async with asyncio.timeout(10):
+        await push_emulator.wait_open_sockets(1)
+    samples = []
+    for _ in range(RESTARTS):
+        tokens = len(push_emulator.issued_tokens)
+        await push_emulator.reboot(down_for=1.0)
+        back = now_ns()
+        # The socket opens again only after the new token: it opens with it.
+        async with asyncio.timeout(10):
+            await push_emulator.wait_open_sockets(1)
+        samples.append(now_ns() - back)
+        assert len(push_emulator.issued_tokens) > tokens
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    _record(
+        bench_results,
+        "restart_push",
+        blocking_detection,
+        latency=Summary.of(samples).scaled(1e-6).to_json(),
+    )
+
+
+async def test_restart_poll(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """Restarts with the socket refused: noticed at the next 5-minute check.
+
+    Simulated time: restarts spread evenly over a poll interval, each measured
+    until the integration holds a new token.
+    """
+    freezer.move_to(START_TIME)
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    samples = []
+    for index in range(RESTARTS):
+        # Move to a point spread evenly across the interval, then restart.
+        freezer.tick(POLL * index / RESTARTS)
+        tokens = len(emulator.issued_tokens)
+        emulator.restart()
+        waited = timedelta()
+        while len(emulator.issued_tokens) == tokens:
+            freezer.tick(timedelta(seconds=5))
+            waited += timedelta(seconds=5)
+            async_fire_time_changed(hass)
+            await hass.async_block_till_done(wait_background_tasks=True)
+        samples.append(int(waited.total_seconds() * 1e9))
+    await _unload(hass, entry)
+    _record(
+        bench_results,
+        "restart_poll",
+        blocking_detection,
+        latency=Summary.of(samples).scaled(1e-6).to_json(),
+    )

@@ -48,9 +48,24 @@ def frozen_time(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
 
 @pytest.fixture
 async def emulator(socket_enabled: None) -> AsyncIterator[PlexEmulator]:
-    """A real Plex Media Server emulator on 127.0.0.1, on a free port."""
+    """A real Plex Media Server emulator on 127.0.0.1, on a free port.
+
+    Behind a proxy that refuses WebSockets: the integration then polls every
+    5 minutes, the safety net most lifecycle tests exercise. The tests of the
+    notification socket (test_push.py) use `push_emulator`.
+    """
     async with PlexEmulator() as server:
+        server.refuse_websockets = True
         yield server
+
+
+@pytest.fixture
+async def push_emulator(
+    emulator: PlexEmulator,
+) -> PlexEmulator:
+    """The emulator with its notification socket open to clients, as PMS has."""
+    emulator.refuse_websockets = False
+    return emulator
 
 
 @pytest.fixture

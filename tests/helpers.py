@@ -16,6 +16,7 @@ from custom_components.plex_api.const import (
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.setup import async_setup_component
 
 from .plex_emulator import PlexEmulator
 
@@ -35,6 +36,14 @@ async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def refresh(hass: HomeAssistant) -> None:
+    """Poll now, as the user's "update entity" does (the coordinator's refresh)."""
+    await async_setup_component(hass, "homeassistant", {})
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {"entity_id": SENSOR}, blocking=True
+    )
+
+
 async def call_action(
     hass: HomeAssistant, context: Context | None = None, **data: Any
 ) -> dict[str, Any]:
@@ -51,13 +60,19 @@ async def call_action(
     return dict(response)
 
 
+async def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Wait (in real time, bounded) until `condition` holds.
+
+    For what has no event to wait on: a request in flight at the emulator, a
+    flow started. Not for tests with a frozen clock.
+    """
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110 - no hook to wait on
+            await asyncio.sleep(0.01)
+
+
 async def until_requested(
     emulator: PlexEmulator, condition: Callable[[], bool]
 ) -> None:
-    """Wait (5 s at most) until the emulator has received what `condition` looks for.
-
-    The emulator has no hook for "a request is in flight"; a short poll is enough.
-    """
-    async with asyncio.timeout(5):
-        while not condition():  # noqa: ASYNC110 - no hook to wait on
-            await asyncio.sleep(0.01)
+    """Wait until the emulator has received what `condition` looks for."""
+    await wait_until(condition, 5)

@@ -74,8 +74,14 @@ async def test_user_flow(
     assert result["title"] == emulator.friendly_name
     assert result["data"] == entry_data
     assert result["result"].unique_id == emulator.machine_identifier
-    # /identity, a transient token, then the server's name
-    assert request_paths(emulator)[:3] == ["/identity", "/security/token", "/"]
+    # Which server (before any token), then, right before the owner token goes
+    # out, once more /identity; the new token proves itself on `/`.
+    assert request_paths(emulator)[:4] == [
+        "/identity",
+        "/identity",
+        "/security/token",
+        "/",
+    ]
 
 
 async def test_pasted_url_is_split(
@@ -195,6 +201,7 @@ async def test_timeout_recovers(
 async def test_ssl_error_recovers(hass: HomeAssistant, socket_enabled: None) -> None:
     """Self-signed HTTPS with verification: ssl_error; without: created."""
     async with PlexEmulator(https=True) as emulator:
+        emulator.refuse_websockets = True
         data = {
             CONF_HOST: "127.0.0.1",
             CONF_PORT: emulator.port,
@@ -269,6 +276,22 @@ async def test_unexpected_error_recovers(
         ({CONF_HOST: "[127.0.0.1]"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "[plex.local]:32400"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "http://127.0.0.1:0"}, {CONF_PORT: "invalid_port"}),
+        # Unicode digits are digits to str.isdigit(), not to int().
+        ({CONF_HOST: "127.0.0.1:\u00b2"}, {CONF_PORT: "invalid_port"}),
+        (
+            {CONF_HOST: "[::1]:\u00b3\u00b2\u2074\u2070\u2070"},
+            {CONF_PORT: "invalid_port"},
+        ),
+        ({CONF_HOST: "127.0.0.1:" + "9" * 5000}, {CONF_PORT: "invalid_port"}),
+        ({CONF_PORT: float("nan")}, {CONF_PORT: "invalid_port"}),
+        ({CONF_PORT: float("inf")}, {CONF_PORT: "invalid_port"}),
+        ({CONF_PORT: "nan"}, {CONF_PORT: "invalid_port"}),
+        ({CONF_PORT: 1e300}, {CONF_PORT: "invalid_port"}),
+        # Look-alikes that IDNA would turn into other ASCII letters.
+        ({CONF_HOST: "plex.\u017fervice.local"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "\u212aitchen-plex"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "http://\u017f.example:32400"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "b\u00fccher.example"}, {CONF_HOST: "invalid_host"}),
     ],
 )
 async def test_bad_input(
@@ -404,6 +427,7 @@ async def test_reconfigure(
     assert schema_defaults[CONF_PORT] == init_integration.data[CONF_PORT]
 
     async with PlexEmulator(owner_token=init_integration.data[CONF_TOKEN]) as moved:
+        moved.refuse_websockets = True
         changes = {
             CONF_HOST: "127.0.0.1",
             CONF_PORT: moved.port,
@@ -472,6 +496,26 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     assert state is not None
     assert state.attributes["token"] == current_token(hass)
     assert init_integration.runtime_data.rotation_age == timedelta(hours=6)
+
+
+@pytest.mark.parametrize("hours", [0, 48, 6.5, float("nan"), float("inf"), -1])
+async def test_options_out_of_range(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hours: float
+) -> None:
+    """A rotation age outside 1 to 47 whole hours is a translated field error."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_ROTATION_HOURS: hours, CONF_SHOW_TOKEN: False}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ROTATION_HOURS: "invalid_rotation"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_ROTATION_HOURS: 47, CONF_SHOW_TOKEN: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_ROTATION_HOURS] == 47
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from syrupy.filters import props
 
 from homeassistant.core import HomeAssistant
 
+from .helpers import refresh
 from .plex_emulator import PlexEmulator
 
 
@@ -32,3 +33,38 @@ async def test_diagnostics(
         assert token not in text
     assert result["entry"]["data"]["token"] == "**REDACTED**"
     assert result == snapshot(exclude=props("port"))
+
+
+async def test_diagnostics_while_setup_retries(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """An entry waiting to set up still gives its (redacted) data and last error."""
+    await emulator.stop()
+    await hass.config_entries.async_setup(config_entry.entry_id)
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
+
+    assert result["entry"]["state"] == "setup_retry"
+    assert "Could not connect to the Plex Media Server" in result["entry"]["reason"]
+    assert result["entry"]["data"]["token"] == "**REDACTED**"
+    assert emulator.owner_token not in str(result)
+    assert "server" not in result
+
+
+async def test_diagnostics_while_unavailable(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A failing entry tells why, by the error's translation key."""
+    await emulator.stop()
+    await refresh(hass)
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+
+    assert result["coordinator"]["last_update_success"] is False
+    assert result["coordinator"]["last_error"] == "cannot_connect"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address, ip_address
+import logging
 from typing import Any
 
 import pytest
@@ -123,21 +124,18 @@ async def test_confirm_errors_recover(
 
 
 async def test_announced_without_port(
-    hass: HomeAssistant, emulator: PlexEmulator, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, emulator: PlexEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No port in the announcement: Plex's default port is used."""
-    monkeypatch.setattr(
-        "custom_components.plex_api.config_flow.DEFAULT_PORT", emulator.port
-    )
+    """No port in the announcement: Plex's default port, 32400, is asked."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.plex_api")
     info = discovery(emulator)
     info.port = None
+    await emulator.stop()  # 32400 may be anything here: nothing must answer
 
     result = await discover(hass, info)
 
-    assert result["step_id"] == "zeroconf_confirm"
-    assert result["description_placeholders"]["address"] == (
-        f"http://127.0.0.1:{emulator.port}"
-    )
+    assert result["reason"] == "cannot_connect"
+    assert "No Plex server answers at http://127.0.0.1:32400/" in caplog.text
 
 
 async def test_already_configured(
@@ -151,39 +149,69 @@ async def test_already_configured(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert dict(config_entry.data) == before
-    assert request_paths(emulator) == ["/identity"]
+    # The announced address, then the entry's own: it answers, so it stays.
+    assert request_paths(emulator) == ["/identity", "/identity"]
 
 
-@pytest.mark.parametrize(
-    ("entry_host", "expected_host"),
-    [
-        ("127.0.0.1", "127.0.0.1"),
-        # The server moved to another address.
-        ("127.0.0.2", "127.0.0.1"),
-        # The entry's address is one of the announced ones: kept, no flapping.
-        ("::1", "::1"),
-    ],
-)
 async def test_address_updated(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    entry_host: str,
-    expected_host: str,
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
-    """An entry on an IP address follows the announced address and port."""
+    """An entry whose address no longer answers follows the announcement."""
     hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_HOST: entry_host, CONF_PORT: 1}
+        config_entry, data={**config_entry.data, CONF_PORT: 1}
     )
-    info = discovery(emulator, addresses=[ip_address("127.0.0.1"), ip_address("::1")])
 
-    result = await discover(hass, info)
+    result = await discover(hass, discovery(emulator))
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_HOST] == expected_host
+    assert config_entry.data[CONF_HOST] == "127.0.0.1"
     assert config_entry.data[CONF_PORT] == emulator.port
     assert config_entry.data[CONF_TOKEN] == emulator.owner_token
+
+
+async def test_copied_identity_cannot_move_an_entry(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A device announcing a copied machine identifier while the server answers.
+
+    The entry stays with its server, is not reloaded (no new token), and the
+    impostor never sees a token.
+    """
+    before = dict(init_integration.data)
+    tokens = emulator.token_requests()
+    async with PlexEmulator(
+        machine_identifier=emulator.machine_identifier,
+        friendly_name="[Click me](http://evil.example)",
+    ) as impostor:
+        for _ in range(3):
+            result = await discover(hass, discovery(impostor))
+            assert result["reason"] == "already_configured"
+        await hass.async_block_till_done()
+
+    assert dict(init_integration.data) == before
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert emulator.token_requests() == tokens
+    assert all("X-Plex-Token" not in r.headers for r in impostor.requests)
+
+
+async def test_discovered_name_is_text(
+    hass: HomeAssistant, emulator: PlexEmulator
+) -> None:
+    """A server's announced name cannot put links or markup in the form."""
+    info = discovery(emulator)
+    info.name = "[Click](http://evil.example) *now*\n._plexmediasvr._tcp.local."
+
+    result = await discover(hass, info)
+
+    name = result["description_placeholders"]["name"]
+    assert name == r"\[Click\]\(http\:\/\/evil\.example\) \*now\*"
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {
+        "name": "[Click](http://evil.example) *now*"
+    }
 
 
 @pytest.mark.parametrize(

@@ -27,11 +27,13 @@ from .plex_emulator import PlexEmulator
 async def test_setup_and_unload(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:
-    """Setup costs two requests and yields a working token; unload is clean."""
+    """Setup costs three requests (and the socket) for a working token."""
     assert init_integration.state is ConfigEntryState.LOADED
     assert [r.path_qs for r in emulator.requests] == [
+        "/identity",
         "/security/token?type=delegation&scope=all",
         "/",
+        "/:/websockets/notifications",  # refused here: polling every 5 minutes
     ]
     assert emulator.is_accepted(current_token(hass))
 
@@ -147,7 +149,9 @@ async def test_server_down_at_setup_then_back(
     await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     assert config_entry.reason is not None
-    assert "No valid answer from the Plex Media Server" in config_entry.reason
+    assert config_entry.reason == (
+        f"Could not connect to the Plex Media Server at http://127.0.0.1:{port}"
+    )
 
     await emulator.start(port=port)
     frozen_time.tick(timedelta(minutes=2))
@@ -168,7 +172,7 @@ async def test_other_server_at_setup(
 
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     assert config_entry.reason is not None
-    assert "different Plex Media Server (a-different-server)" in config_entry.reason
+    assert "answers as a different Plex Media Server" in config_entry.reason
     assert hass.states.get(SENSOR) is None
 
 

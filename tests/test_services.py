@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -14,19 +13,21 @@ from syrupy.filters import props
 
 from custom_components.plex_api.const import (
     ATTR_FORCE_NEW,
+    CONF_ROTATION_HOURS,
+    DOMAIN,
 )
 from homeassistant.auth.models import User
 from homeassistant.config_entries import SOURCE_REAUTH
-from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID, STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
     Unauthorized,
 )
-from homeassistant.util import dt as dt_util
+from homeassistant.setup import async_setup_component
 
-from .helpers import call_action, current_token, until_requested
+from .helpers import SENSOR, call_action, current_token, until_requested
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -102,7 +103,8 @@ async def test_plex_failure(
     with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, **{ATTR_FORCE_NEW: True})
 
-    assert err.value.translation_key == "token_unavailable"
+    assert err.value.translation_key == "cannot_connect"
+    assert err.value.translation_placeholders == {"url": emulator.url}
     assert emulator.owner_token not in str(err.value)
 
 
@@ -138,40 +140,50 @@ async def test_force_new_during_a_poll(
 ) -> None:
     """A poll whose check is in flight does not bring back the older token."""
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    coordinator = config_entry.runtime_data
+    assert await async_setup_component(hass, "homeassistant", {})
     emulator.delay = 0.3
     emulator.set_fault(Fault.DELAY, "/")
+    before = len(emulator.requests)
+    poll = asyncio.ensure_future(
+        hass.services.async_call(
+            "homeassistant", "update_entity", {"entity_id": SENSOR}, blocking=True
+        )
+    )
+    await until_requested(emulator, lambda: len(emulator.requests) > before)
 
-    refresh = asyncio.ensure_future(coordinator.async_refresh())
-    await until_requested(emulator, lambda: emulator.requests[-1].path_qs == "/")
-    response = await call_action(hass, **{ATTR_FORCE_NEW: True})
-    await refresh
+    forced = await call_action(hass, **{ATTR_FORCE_NEW: True})
+    await poll
+    emulator.set_fault(None)
 
-    assert coordinator.data.token.token == response["token"]
-    assert coordinator.last_update_success
+    assert (await call_action(hass))["token"] == forced["token"]
+    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
 
 
 async def test_rotation_due_is_never_handed_out(
     hass: HomeAssistant,
     emulator: PlexEmulator,
-    init_integration: MockConfigEntry,
+    config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """A token at its rotation age is replaced before it is handed out."""
-    old = current_token(hass)
-    coordinator = init_integration.runtime_data
-    frozen_time.tick(timedelta(hours=24))
-    # as if the poll had just checked it, but not yet rotated it
-    coordinator._latest = replace(coordinator.data, checked_at=dt_util.utcnow())
+    """A token at its rotation age is replaced, without a check, before it goes out."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_ROTATION_HOURS: 1}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    old = (await call_action(hass))["token"]
+    frozen_time.tick(timedelta(minutes=59, seconds=30))
+    assert (await call_action(hass))["token"] == old  # checked: still the same
+    frozen_time.tick(timedelta(seconds=40))  # checked 40 s ago, but 1 h old now
     requests = len(emulator.requests)
 
     response = await call_action(hass)
 
     assert response["token"] != old
     assert emulator.is_accepted(response["token"])
-    # replaced straight away, without a check first
     assert [r.path_qs for r in emulator.requests[requests:]] == [
-        "/security/token?type=delegation&scope=all"
+        "/identity",
+        "/security/token?type=delegation&scope=all",
+        "/",
     ]
 
 
@@ -197,7 +209,6 @@ async def test_new_token_kept_when_callers_give_up(
 ) -> None:
     """A forced token whose callers all gave up still becomes the current one."""
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    coordinator = config_entry.runtime_data
     emulator.delay = 0.2
     emulator.set_fault(Fault.DELAY, "/security/token")
     caller = asyncio.ensure_future(call_action(hass, **{ATTR_FORCE_NEW: True}))
@@ -206,7 +217,48 @@ async def test_new_token_kept_when_callers_give_up(
     caller.cancel()
     await hass.async_block_till_done(wait_background_tasks=True)
     emulator.set_fault(None)
-    await coordinator.async_refresh()
 
-    assert coordinator.data.token.token == emulator.issued_tokens[-1]
+    assert (await call_action(hass))["token"] == emulator.issued_tokens[-1]
     assert emulator.token_requests() == 2
+
+
+async def test_no_server_set_up(hass: HomeAssistant) -> None:
+    """Without any Plex server the action says so, translated."""
+    assert await async_setup_component(hass, DOMAIN, {})
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass)
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "no_server"
+
+
+async def test_several_servers_need_a_choice(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """With two servers and none named, the action asks for one."""
+    MockConfigEntry(domain=DOMAIN, unique_id="second", data={}).add_to_hass(hass)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass)
+
+    assert err.value.translation_key == "choose_server"
+    response = await call_action(hass, config_entry_id=init_integration.entry_id)
+    assert response["token"].startswith("transient-")
+
+
+async def test_no_requests_while_reauth_is_pending(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Once Plex refused the owner token, calls fail at once without sending it."""
+    emulator.revoke_owner_token()
+    with pytest.raises(HomeAssistantError):
+        await call_action(hass, **{ATTR_FORCE_NEW: True})
+    requests = len(emulator.requests)
+
+    for _ in range(3):
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, **{ATTR_FORCE_NEW: True})
+        assert err.value.translation_key == "auth_failed"
+
+    assert len(emulator.requests) == requests

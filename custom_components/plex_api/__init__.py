@@ -23,12 +23,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> bool:
-    """Get a first token (2 requests), then add the sensor."""
+    """A first token from the entry's own server (3 requests), the sensor, push."""
     client = await async_create_client(hass, entry.data)
     coordinator = PlexApiCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    coordinator.push.start()
     return True
 
 

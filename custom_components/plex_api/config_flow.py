@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-import ipaddress
-import re
+import math
 from typing import Any, override
 
 import probatio
-from yarl import URL
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -36,6 +34,13 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
+from .connection import (
+    InvalidInputError,
+    base_url,
+    follows_discovery,
+    normalize_connection,
+    normalize_token,
+)
 from .const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
@@ -49,25 +54,9 @@ from .const import (
     MAX_ROTATION_HOURS,
     MIN_ROTATION_HOURS,
 )
-from .helpers import async_create_client, base_url
-from .plex import (
-    PlexAuthenticationError,
-    PlexClient,
-    PlexConnectionError,
-    PlexError,
-    PlexIdentity,
-    PlexResponseError,
-    PlexStatusError,
-    PlexTimeoutError,
-    PlexTLSError,
-    ServerInfo,
-)
+from .helpers import async_create_client, error_key, markdown_text, printable
+from .plex import PlexError, ServerInfo
 
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?",
-    re.IGNORECASE,
-)
-_TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 # The port has no selector min/max: out-of-range input would then be a schema
 # error without a translation; the step refuses it with `invalid_port` instead.
 _ADDRESS_FIELDS: dict[Any, Any] = {
@@ -81,7 +70,9 @@ _TLS_FIELDS: dict[Any, Any] = {
     probatio.Required(CONF_VERIFY_SSL, default=DEFAULT_VERIFY_SSL): BooleanSelector(),
 }
 _TOKEN_FIELD: dict[Any, Any] = {
-    probatio.Required(probatio.Secret(CONF_TOKEN)): _TOKEN_SELECTOR
+    probatio.Required(probatio.Secret(CONF_TOKEN)): TextSelector(
+        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+    )
 }
 # Where to find the server, then the token, then the less common TLS switches.
 USER_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TOKEN_FIELD, **_TLS_FIELDS})
@@ -91,126 +82,6 @@ TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
 _SERVICE_SUFFIX = "._plexmediasvr"
 
 type IdentityCheck = Callable[[str], Awaitable[None]]
-
-
-class InvalidInputError(Exception):
-    """A field's value cannot be used; `field` and `error` go to the form."""
-
-    def __init__(self, field: str, error: str) -> None:
-        """Name the field and the translation key of its error."""
-        super().__init__(error)
-        self.field = field
-        self.error = error
-
-
-def normalize_connection(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Trim the input and split a pasted URL (`https://10.0.0.5:32400`) into fields."""
-    host = str(user_input[CONF_HOST]).strip()
-    port = user_input[CONF_PORT]
-    use_ssl = bool(user_input[CONF_SSL])
-    if "://" in host:
-        host, port, use_ssl = _split_url(host, port)
-    elif host.startswith("[") and "]" in host:
-        host, port = _split_bracketed(host, port)
-    elif host.count(":") == 1:
-        host, _, port_text = host.partition(":")
-        port = _port(port_text)
-    if not _valid_host(host):
-        raise InvalidInputError(CONF_HOST, "invalid_host")
-    if isinstance(port, bool) or not isinstance(port, int | float) or port != int(port):
-        raise InvalidInputError(CONF_PORT, "invalid_port")
-    if not 1 <= port <= 65535:
-        raise InvalidInputError(CONF_PORT, "invalid_port")
-    return {
-        **user_input,
-        CONF_HOST: host,
-        CONF_PORT: int(port),
-        CONF_SSL: use_ssl,
-    }
-
-
-def normalize_token(token: object) -> str:
-    """Trim a pasted token; one with inner spaces or control characters is wrong."""
-    text = str(token).strip()
-    if not text or not text.isprintable() or any(c.isspace() for c in text):
-        raise InvalidInputError(CONF_TOKEN, "invalid_token")
-    return text
-
-
-def _split_url(text: str, port: Any) -> tuple[str, Any, bool]:
-    """Take scheme, host and port from a URL; a Plex web-app path is tolerated.
-
-    A URL without a port keeps the form's port: `http://192.168.1.20` means the
-    Plex port (32400 unless changed), not the scheme's 80.
-    """
-    try:
-        url = URL(text)
-        explicit_port = url.explicit_port
-    except ValueError as err:
-        raise InvalidInputError(CONF_HOST, "invalid_host") from err
-    path_ok = url.path in ("", "/") or url.path.startswith("/web")
-    if (
-        url.scheme not in ("http", "https")
-        or not url.host
-        or url.user is not None
-        or url.query_string
-        or not path_ok
-    ):
-        raise InvalidInputError(CONF_HOST, "invalid_host")
-    if explicit_port is not None:
-        port = explicit_port
-    return url.host, port, url.scheme == "https"
-
-
-def _split_bracketed(text: str, port: Any) -> tuple[str, Any]:
-    """`[fe80::1]` or `[fe80::1]:32400`: an IPv6 literal written as in a URL."""
-    host, _, rest = text[1:].partition("]")
-    if not _is_ipv6(host):  # brackets are for IPv6 only: `[127.0.0.1]` is a typo
-        raise InvalidInputError(CONF_HOST, "invalid_host")
-    if rest:
-        if not rest.startswith(":"):
-            raise InvalidInputError(CONF_HOST, "invalid_host")
-        port = _port(rest[1:])
-    return host, port
-
-
-def _port(text: str) -> int:
-    if not text.isdigit():
-        raise InvalidInputError(CONF_PORT, "invalid_port")
-    return int(text)
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
-    except ValueError:
-        return False
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _valid_host(host: str) -> bool:
-    """A hostname or an IP address (IPv6 without brackets), nothing else."""
-    return _is_ip(host) or _HOSTNAME.fullmatch(host) is not None
-
-
-def _follows_discovery(data: Mapping[str, Any]) -> bool:
-    """Tell whether discovery may move this entry to the announced address.
-
-    Only an entry that names an IP address: a hostname was chosen on purpose
-    (DNS, a reverse proxy). Not one verifying a certificate over HTTPS either:
-    a certificate is usually for a name, so the new address would fail it.
-    """
-    host = data.get(CONF_HOST)
-    if not isinstance(host, str) or not _is_ip(host):
-        return False
-    return not (data.get(CONF_SSL) and data.get(CONF_VERIFY_SSL))
 
 
 class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -270,7 +141,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reauth_confirm",
             data_schema=TOKEN_SCHEMA,
             errors=errors,
-            description_placeholders={"name": entry.title},
+            description_placeholders={"name": markdown_text(entry.title)},
         )
 
     async def async_step_reconfigure(
@@ -297,37 +168,30 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_zeroconf(
         self, discovery_info: ZeroconfServiceInfo
     ) -> ConfigFlowResult:
-        """Identify a Plex Media Server that announced itself."""
+        """Identify a Plex Media Server that announced itself (no token sent)."""
         host = str(discovery_info.ip_address)
-        port = discovery_info.port or DEFAULT_PORT
         address = {
             CONF_HOST: host,
-            CONF_PORT: port,
+            CONF_PORT: discovery_info.port or DEFAULT_PORT,
             CONF_SSL: False,
             CONF_VERIFY_SSL: True,
         }
-        # /identity sends no token: the client builds its token headers lazily.
-        client = await async_create_client(self.hass, {**address, CONF_TOKEN: ""})
-        try:
-            identity = await _async_identity(client)
-        except PlexError as err:
-            LOGGER.debug("Discovered Plex server at %s did not answer: %s", host, err)
+        machine_identifier = await self._async_identify(address)
+        if machine_identifier is None:
             return self.async_abort(reason="cannot_connect")
-        entry = await self.async_set_unique_id(identity.machine_identifier)
-        if entry is not None and _follows_discovery(entry.data):
-            # A multi-homed server announces several addresses: keep the entry's
-            # when it is one of them, so the entry does not flap between them.
-            current = entry.data[CONF_HOST]
-            if ipaddress.ip_address(current) in discovery_info.ip_addresses:
-                host = current
-            self._abort_if_unique_id_configured(
-                updates={CONF_HOST: host, CONF_PORT: port}
-            )
-        self._abort_if_unique_id_configured()
-        self._discovered = address
-        self._discovered_name = (
-            discovery_info.name.partition(_SERVICE_SUFFIX)[0] or host
+        # Not raising on progress: a reauth or reconfigure of this server must
+        # not stop an address update.
+        entry = await self.async_set_unique_id(
+            machine_identifier, raise_on_progress=False
         )
+        if entry is not None:
+            updates = await self._async_moved(entry, address)
+            self._abort_if_unique_id_configured(updates=updates)
+        await self.async_set_unique_id(machine_identifier)
+        self._discovered = address
+        self._discovered_name = printable(
+            discovery_info.name.partition(_SERVICE_SUFFIX)[0]
+        ) or str(base_url(address).host)
         self.context["title_placeholders"] = {"name": self._discovered_name}
         return await self.async_step_zeroconf_confirm()
 
@@ -347,10 +211,36 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=TOKEN_SCHEMA,
             errors=errors,
             description_placeholders={
-                "name": self._discovered_name,
+                "name": markdown_text(self._discovered_name),
                 "address": str(base_url(self._discovered)),
             },
         )
+
+    async def _async_identify(self, address: Mapping[str, Any]) -> str | None:
+        """The machine identifier `/identity` gives at an address, or None."""
+        client = await async_create_client(self.hass, address)
+        try:
+            identity = await client.identity()
+        except PlexError as err:
+            LOGGER.debug("No Plex server answers at %s: %s", client.base_url, err)
+            return None
+        return identity.machine_identifier
+
+    async def _async_moved(
+        self, entry: ConfigEntry, address: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The announced address for a known server's entry, if it must move.
+
+        Only when the entry's own address no longer answers as its server: an
+        announcement alone (anyone on the LAN can make one) never moves an
+        entry away from a server that still answers, and a server announcing
+        several addresses does not make its entry flap between them.
+        """
+        if not follows_discovery(entry.data):
+            return None
+        if await self._async_identify(entry.data) == entry.unique_id:
+            return None
+        return {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
 
     async def _new_server(self, machine_identifier: str) -> None:
         """User step: a server that is already set up aborts before any token."""
@@ -359,7 +249,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _same_server(self, machine_identifier: str) -> None:
         """Reauth and reconfigure: the entry's server, or the token is not sent."""
-        await self.async_set_unique_id(machine_identifier)
+        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
         self._abort_if_unique_id_mismatch(reason="wrong_server")
 
     async def _discovered_server(self, machine_identifier: str) -> None:
@@ -384,9 +274,14 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         except InvalidInputError as err:
             return dict(user_input), None, {err.field: err.error}
         try:
-            server = await self._async_prove(data, check_identity)
+            client = await async_create_client(self.hass, data)
+            identity = await client.identity()
+            await check_identity(identity.machine_identifier)
+            server, _token = await client.verified_transient_token(
+                identity.machine_identifier
+            )
         except PlexError as err:
-            return data, None, {"base": _error_key(err)}
+            return data, None, {"base": error_key(err)}
         except AbortFlow:
             raise
         except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
@@ -394,55 +289,10 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             return data, None, {"base": "unknown"}
         return data, server, {}
 
-    async def _async_prove(
-        self, data: Mapping[str, Any], check_identity: IdentityCheck
-    ) -> ServerInfo:
-        """`/identity` (is it Plex? which?), a transient token (an owner's token?)."""
-        client = await async_create_client(self.hass, data)
-        identity = await _async_identity(client)
-        await check_identity(identity.machine_identifier)
-        await client.new_transient_token()
-        return await client.server_info()
-
-
-async def _async_identity(client: PlexClient) -> PlexIdentity:
-    """Ask `/identity`; Plex serves it to anyone, so a 401/403 means not Plex."""
-    try:
-        return await client.identity()
-    except PlexAuthenticationError as err:
-        raise PlexResponseError("/identity requires a token") from err
-
 
 def _without_token(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
     """What the form may show again after an error: never the token."""
     return {k: v for k, v in (user_input or {}).items() if k != CONF_TOKEN}
-
-
-def _error_key(err: PlexError) -> str:
-    """The form error (translation key) for a client error."""
-    match err:
-        case PlexTimeoutError():
-            return "timeout"
-        case PlexTLSError():
-            return "ssl_error"
-        case PlexAuthenticationError():
-            return "invalid_auth"
-        case PlexStatusError(status=status):
-            return _status_error_key(status)
-        case PlexConnectionError():
-            return "cannot_connect"
-    return "not_plex"
-
-
-def _status_error_key(status: int) -> str:
-    """The form error for an unexpected HTTP status."""
-    if 300 <= status < 400:
-        # The client follows no redirect (the token would go along); usually a
-        # reverse proxy sending HTTP to HTTPS.
-        return "redirected"
-    if status >= 500:
-        return "cannot_connect"
-    return "not_plex"
 
 
 class PlexApiOptionsFlow(OptionsFlowWithReload):
@@ -451,14 +301,18 @@ class PlexApiOptionsFlow(OptionsFlowWithReload):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the options with their current values."""
+        """Show the options with their current values; refuse an odd age."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_ROTATION_HOURS: int(user_input[CONF_ROTATION_HOURS]),
-                    CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
-                }
-            )
+            hours = user_input[CONF_ROTATION_HOURS]
+            if _valid_rotation(hours):
+                return self.async_create_entry(
+                    data={
+                        CONF_ROTATION_HOURS: int(hours),
+                        CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
+                    }
+                )
+            errors[CONF_ROTATION_HOURS] = "invalid_rotation"
         options = self.config_entry.options
         schema = probatio.Schema(
             {
@@ -467,11 +321,7 @@ class PlexApiOptionsFlow(OptionsFlowWithReload):
                     default=options.get(CONF_ROTATION_HOURS, DEFAULT_ROTATION_HOURS),
                 ): NumberSelector(
                     NumberSelectorConfig(
-                        min=MIN_ROTATION_HOURS,
-                        max=MAX_ROTATION_HOURS,
-                        step=1,
-                        unit_of_measurement="h",
-                        mode=NumberSelectorMode.BOX,
+                        step=1, unit_of_measurement="h", mode=NumberSelectorMode.BOX
                     )
                 ),
                 probatio.Required(
@@ -480,4 +330,17 @@ class PlexApiOptionsFlow(OptionsFlowWithReload):
                 ): BooleanSelector(),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+
+def _valid_rotation(hours: float) -> bool:
+    """A whole number of hours from 1 to 47 (NaN and infinity are not)."""
+    return (
+        math.isfinite(hours)
+        and hours == int(hours)
+        and MIN_ROTATION_HOURS <= hours <= MAX_ROTATION_HOURS
+    )

@@ -1,16 +1,16 @@
-"""The transient-token lifecycle: check each poll, replace when dead or due."""
+"""The transient-token lifecycle: check it, replace it when dead, due or retired."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, override
+from enum import IntEnum
+from typing import override
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -21,15 +21,22 @@ from .const import (
     DOMAIN,
     LOGGER,
     MAX_CHECK_AGE,
+    MAX_PRECAUTIONARY_TOKENS_PER_HOUR,
+    PUSH_UPDATE_INTERVAL,
     UPDATE_INTERVAL,
 )
+from .helpers import error_key
 from .plex import (
     PlexAuthenticationError,
     PlexClient,
+    PlexConnectionError,
     PlexError,
+    PlexTimeoutError,
+    PlexWrongServerError,
     ServerInfo,
     TransientToken,
 )
+from .push import PushListener
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
 
@@ -43,71 +50,44 @@ class PlexApiData:
     checked_at: datetime
 
 
-class WrongServerError(PlexError):
-    """The address now answers as another Plex server than the entry's."""
+class Doubt(IntEnum):
+    """Why the current token may not be handed out before the server is verified."""
 
-    def __init__(self, found: str) -> None:
-        """Keep the machine identifier that answered."""
-        super().__init__(f"Another Plex Media Server answers ({found})")
-        self.found = found
-
-
-class SharedCallCancelledError(PlexError):
-    """The shared call was cancelled (the entry is unloading), not the caller."""
-
-
-class SingleFlight[T]:
-    """Run one call at a time; callers that arrive meanwhile share its outcome.
-
-    The call runs in its own task, so a caller that gives up (cancelled) does not
-    cancel the request the others are waiting for.
-    """
-
-    def __init__(
-        self, start: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]]
-    ) -> None:
-        """Take the function that starts the shared task (tied to the entry)."""
-        self._start = start
-        self._task: asyncio.Task[T] | None = None
-
-    async def run(self, func: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """Join the call in flight, or start `func` when none is."""
-        if (task := self._task) is None:
-            self._task = task = self._start(func())
-            task.add_done_callback(self._done)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            caller = asyncio.current_task()
-            if task.cancelled() and caller is not None and not caller.cancelling():
-                raise SharedCallCancelledError("The entry is unloading") from None
-            raise
-
-    def _done(self, _task: asyncio.Task[T]) -> None:
-        """Let the next caller start a new call: this one is over."""
-        self._task = None
+    NONE = 0
+    DROPPED = 1  # the socket dropped: verify the server and check the token
+    RESTART = 2  # the server was away or closed the socket: take a new token
 
 
 class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
-    """Keeps one working transient token per Plex server."""
+    """Keeps one working transient token per Plex server.
+
+    Every update goes through the coordinator's own refresh, which runs one at a
+    time: the timer's, the notification socket's, and the action's, which shares
+    one refresh task between its callers (a caller that gives up does not
+    cancel it; unloading does).
+    """
 
     config_entry: PlexApiConfigEntry
 
     def __init__(
         self, hass: HomeAssistant, entry: PlexApiConfigEntry, client: PlexClient
     ) -> None:
-        """Poll at a fixed, modest interval: one cheap request each time."""
+        """Poll at a fixed, modest interval until the socket is up."""
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=entry.title,
             update_interval=UPDATE_INTERVAL,
+            always_update=False,
         )
         self.client = client
-        self._latest: PlexApiData | None = None
-        self._check = SingleFlight[PlexApiData](self._start_task)
-        self._replace = SingleFlight[PlexApiData](self._start_task)
+        self.push = PushListener(self)
+        # A token that must not be handed out again (force_new asked for another).
+        self._retired: TransientToken | None = None
+        self._doubt = Doubt.NONE
+        self._precautions: list[datetime] = []
+        self._refresh_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         """Name the entry only; the data holds a token."""
@@ -121,117 +101,172 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         )
         return timedelta(hours=hours)
 
+    @property
+    def machine_identifier(self) -> str:
+        """The entry's server: the only one that may get the owner token."""
+        return str(self.config_entry.unique_id)
+
+    async def async_get_token(self, *, force_new: bool = False) -> PlexApiData:
+        """Return a token that works now, for the action.
+
+        A token last checked over a minute ago is checked first; one due for
+        rotation, retired by `force_new`, or in doubt after the socket closed
+        is replaced or verified. Raises a translated HomeAssistantError when no
+        working token can be had.
+        """
+        if force_new:
+            self._retired = self.data.token
+        while (data := self._usable()) is None:
+            await self._async_shared_refresh()
+        return data
+
+    @callback
+    def async_socket_open(self) -> None:
+        """The socket is up: a restart would close it, so poll only rarely."""
+        self.update_interval = PUSH_UPDATE_INTERVAL
+
+    @callback
+    def async_socket_lost(self, *, restart_likely: bool) -> None:
+        """The socket ended: hand nothing out until the server is verified."""
+        self._doubt = max(
+            self._doubt, Doubt.RESTART if restart_likely else Doubt.DROPPED
+        )
+
+    @callback
+    def async_push_refused(self) -> None:
+        """No socket here: every restart must be found by the 5-minute check."""
+        self.update_interval = UPDATE_INTERVAL
+
     @override
     async def _async_update_data(self) -> PlexApiData:
-        """Check the token (one request); replace it when dead or due."""
+        """Check the token (one request); replace it when dead, due or retired."""
         try:
-            return await self._check.run(self._check_or_replace)
+            data = await self._async_check_or_replace()
         except PlexAuthenticationError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
-        except WrongServerError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="wrong_server",
-                translation_placeholders={
-                    "host": str(self.client.base_url.origin()),
-                    "found": err.found,
-                },
-            ) from err
         except PlexError as err:
+            if isinstance(err, PlexConnectionError | PlexTimeoutError):
+                # Away for a while: it may come back restarted, tokens gone.
+                self._doubt = Doubt.RESTART
             raise UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"error": str(err)},
+                translation_key=error_key(err),
+                translation_placeholders={"url": str(self.client.base_url.origin())},
             ) from err
-
-    async def async_get_token(self, *, force_new: bool = False) -> PlexApiData:
-        """Return a token that works now, for the action; raises PlexError.
-
-        A check older than MAX_CHECK_AGE is repeated first. Concurrent callers share
-        one request, whether they ask for a check or for a new token.
-        """
-        data = self._latest
-        if force_new:
-            data = await self._replace.run(self._new_token)
-        elif data is None or self._needs_check(data):
-            data = await self._check.run(self._check_or_replace)
-        if data is not self.data:
-            self.async_set_updated_data(data)
+        self._doubt = Doubt.NONE
         return data
 
-    def _needs_check(self, data: PlexApiData) -> bool:
-        """Whether the known token must be checked before it is handed out."""
-        return (
-            not self.last_update_success
-            or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
-            or self._rotation_due(data.token)
-        )
-
-    async def _check_or_replace(self) -> PlexApiData:
-        """Check the current token, or replace it when it is due or refused."""
-        current = self._latest
-        if current is None or self._rotation_due(current.token):
-            return await self._replace.run(self._new_token)
+    async def _async_check_or_replace(self) -> PlexApiData:
+        """Whatever the current token needs, in as few requests as possible."""
+        current = self.data
+        if current is None or self._must_replace(current.token):
+            return await self._async_new_token()
+        if self._doubt is not Doubt.NONE:
+            identity = await self.client.identity()
+            _expect_server(identity.machine_identifier, self.machine_identifier)
+            if self._doubt is Doubt.RESTART and self._may_take_precaution():
+                LOGGER.debug("%s may have restarted: a new token", self.name)
+                return await self._async_new_token()
         server = await self.client.check_token(current.token.token)
-        if (latest := self._latest) is not current and latest is not None:
-            # A forced new token arrived meanwhile: keep it, not the older one.
-            return latest
         if server is None:
             LOGGER.info(
                 "%s no longer accepts the transient token (restarted?); "
                 "getting a new one",
                 self.name,
             )
-            return await self._replace.run(self._new_token)
-        self._verify(server)
-        if server != current.server:
-            self._async_update_device(server)
-        return self._keep(PlexApiData(server, current.token, dt_util.utcnow()))
+            return await self._async_new_token()
+        _expect_server(server.machine_identifier, self.machine_identifier)
+        self._async_update_device(server)
+        return PlexApiData(server, current.token, dt_util.utcnow())
 
-    def _verify(self, server: ServerInfo) -> None:
-        """Refuse a server that is not the entry's (an address now used by another)."""
-        if server.machine_identifier != self.config_entry.unique_id:
-            raise WrongServerError(server.machine_identifier)
+    async def _async_new_token(self) -> PlexApiData:
+        """A new token, from the entry's server only (identity first: 3 requests)."""
+        server, token = await self.client.verified_transient_token(
+            self.machine_identifier
+        )
+        self._retired = None
+        self._async_update_device(server)
+        LOGGER.debug("%s issued a new transient token", self.name)
+        return PlexApiData(server, token, dt_util.utcnow())
 
-    def _keep(self, data: PlexApiData) -> PlexApiData:
-        """Remember the newest data at once, inside the shared call.
+    def _may_take_precaution(self) -> bool:
+        """Whether a precautionary new token fits the hourly cap; counts it."""
+        now = dt_util.utcnow()
+        self._precautions = [
+            at for at in self._precautions if now - at < timedelta(hours=1)
+        ]
+        if len(self._precautions) >= MAX_PRECAUTIONARY_TOKENS_PER_HOUR:
+            return False
+        self._precautions.append(now)
+        return True
 
-        Callers publish it when they resume; one that checked meanwhile, or a
-        caller that gave up, must still see it.
-        """
-        self._latest = data
+    def _usable(self) -> PlexApiData | None:
+        """The current data if it may be handed out as it is, else None."""
+        data = self.data
+        if (
+            not self.last_update_success
+            or self._doubt is not Doubt.NONE
+            or self._must_replace(data.token)
+            or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
+        ):
+            return None
         return data
+
+    def _must_replace(self, token: TransientToken) -> bool:
+        """Whether the token is due for rotation or retired by force_new."""
+        return (
+            token is self._retired
+            or dt_util.utcnow() - token.issued_at >= self.rotation_age
+        )
+
+    async def _async_shared_refresh(self) -> None:
+        """Run (or join) the action's refresh, in a task of the entry's own.
+
+        Callers wait on it shielded: one that gives up does not cancel the
+        request the others wait for, while unloading the entry cancels it.
+        """
+        if any(self.config_entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
+            # Plex refused the owner token; asking again would only resend it.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            )
+        task = self._refresh_task
+        if task is None or task.done():
+            task = self._refresh_task = self.config_entry.async_create_background_task(
+                self.hass, self.async_refresh(), f"{DOMAIN} refresh"
+            )
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and current is not None and not current.cancelling():
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN, translation_key="reloading"
+                ) from None
+            raise
+        if not self.last_update_success:
+            err = self.last_exception
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key=getattr(err, "translation_key", None) or "unknown",
+                translation_placeholders=getattr(err, "translation_placeholders", None),
+            ) from err
 
     def _async_update_device(self, server: ServerInfo) -> None:
         """Keep the device's name and version in step with the server (Plex update)."""
+        if self.data is not None and server == self.data.server:
+            return
         dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.config_entry.entry_id,
-            identifiers={(DOMAIN, server.machine_identifier)},
+            identifiers={(DOMAIN, self.machine_identifier)},
             name=server.friendly_name,
             sw_version=server.version,
         )
 
-    async def _new_token(self) -> PlexApiData:
-        """Get a new token; the server info comes along only on the first run."""
-        token = await self.client.new_transient_token()
-        if self._latest is not None:
-            server = self._latest.server
-        else:
-            server = await self.client.server_info()
-            self._verify(server)
-        LOGGER.debug("%s issued a new transient token", self.name)
-        return self._keep(PlexApiData(server, token, dt_util.utcnow()))
 
-    def _rotation_due(self, token: TransientToken) -> bool:
-        """Whether the token is old enough to be replaced."""
-        return dt_util.utcnow() - token.issued_at >= self.rotation_age
-
-    def _start_task(
-        self, coro: Coroutine[Any, Any, PlexApiData]
-    ) -> asyncio.Task[PlexApiData]:
-        """Run a shared call as the entry's task, so unloading cancels it."""
-        return self.config_entry.async_create_background_task(
-            self.hass, coro, f"{DOMAIN} {self.config_entry.entry_id}", eager_start=True
-        )
+def _expect_server(found: str, machine_identifier: str) -> None:
+    """Refuse an answer from another server than the entry's."""
+    if found != machine_identifier:
+        raise PlexWrongServerError(found)

@@ -6,12 +6,13 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from .const import UPDATE_INTERVAL
-from .coordinator import PlexApiConfigEntry
+from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
 
 TO_REDACT = {CONF_TOKEN}
 
@@ -19,25 +20,50 @@ TO_REDACT = {CONF_TOKEN}
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: PlexApiConfigEntry
 ) -> dict[str, Any]:
-    """Entry data and options, the server, and the token's timing (not the token)."""
-    coordinator = entry.runtime_data
-    data = coordinator.data
-    now = dt_util.utcnow()
-    return {
+    """The entry, and once it is loaded the server and the token's timing.
+
+    An entry whose setup is retrying has no coordinator yet: that is exactly
+    when a user wants diagnostics, so its state and last error are enough.
+    """
+    diagnostics: dict[str, Any] = {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
-        },
+            "state": entry.state.value,
+            "reason": entry.reason,
+        }
+    }
+    if entry.state is ConfigEntryState.LOADED:
+        diagnostics.update(_coordinator_diagnostics(entry.runtime_data))
+    return diagnostics
+
+
+def _coordinator_diagnostics(coordinator: PlexApiCoordinator) -> dict[str, Any]:
+    """The server, the token's timing (not the token) and the last update."""
+    data = coordinator.data
+    age = dt_util.utcnow() - data.token.issued_at
+    interval = coordinator.update_interval or UPDATE_INTERVAL
+    return {
         "server": asdict(data.server),
         "token": {
             "issued_at": data.token.issued_at.isoformat(),
             "expires_at": data.token.expires_at.isoformat(),
             "checked_at": data.checked_at.isoformat(),
-            "age_seconds": round((now - data.token.issued_at).total_seconds()),
+            "age_seconds": round(age.total_seconds()),
             "rotation_age_hours": coordinator.rotation_age.total_seconds() / 3600,
         },
         "coordinator": {
             "last_update_success": coordinator.last_update_success,
-            "update_interval_seconds": UPDATE_INTERVAL.total_seconds(),
+            "push": coordinator.push.state.value,
+            "last_error": _last_error(coordinator),
+            "update_interval_seconds": interval.total_seconds(),
         },
     }
+
+
+def _last_error(coordinator: PlexApiCoordinator) -> str | None:
+    """The translation key of the failure the entity shows, if it is failing."""
+    error = coordinator.last_exception
+    if coordinator.last_update_success or error is None:
+        return None
+    return getattr(error, "translation_key", None) or type(error).__name__

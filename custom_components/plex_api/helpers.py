@@ -1,20 +1,13 @@
-"""Build the Plex client from a config entry's data and Home Assistant's metadata."""
+"""Glue between Home Assistant and the Plex client: the client, and error keys."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from typing import Any
 
-from yarl import URL
-
 from homeassistant import const as ha_const
-from homeassistant.const import (
-    CONF_HOST,
-    CONF_PORT,
-    CONF_SSL,
-    CONF_TOKEN,
-    CONF_VERIFY_SSL,
-)
+from homeassistant.const import CONF_TOKEN, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import instance_id
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -22,19 +15,23 @@ from homeassistant.helpers.singleton import singleton
 from homeassistant.helpers.system_info import async_get_system_info
 from homeassistant.util.hass_dict import HassKey
 
+from .connection import base_url
 from .const import DOMAIN, REQUEST_TIMEOUT
-from .plex import ClientInfo, PlexClient
+from .plex import (
+    ClientInfo,
+    PlexAuthenticationError,
+    PlexClient,
+    PlexConnectionError,
+    PlexError,
+    PlexStatusError,
+    PlexTimeoutError,
+    PlexTLSError,
+    PlexWrongServerError,
+)
 
 _PLATFORM_KEY: HassKey[tuple[str, str, str]] = HassKey(f"{DOMAIN}_platform")
-
-
-def base_url(data: Mapping[str, Any]) -> URL:
-    """Return the server's base URL; yarl adds the brackets an IPv6 host needs."""
-    return URL.build(
-        scheme="https" if data[CONF_SSL] else "http",
-        host=data[CONF_HOST],
-        port=data[CONF_PORT],
-    )
+_MARKDOWN = re.compile(r"([!-/:-@\[-`{-~])")
+_MAX_SHOWN = 100
 
 
 @singleton(_PLATFORM_KEY, async_=True)
@@ -69,7 +66,53 @@ async def async_create_client(
     return PlexClient(
         async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
         base_url(data),
-        data[CONF_TOKEN],
+        data.get(CONF_TOKEN, ""),
         await async_client_info(hass),
         timeout=REQUEST_TIMEOUT,
     )
+
+
+# Checked in order: the first type that matches names the error.
+_ERROR_KEYS: tuple[tuple[type[PlexError], str], ...] = (
+    (PlexTimeoutError, "timeout"),
+    (PlexTLSError, "ssl_error"),
+    (PlexAuthenticationError, "invalid_auth"),
+    (PlexWrongServerError, "wrong_server"),
+    (PlexConnectionError, "cannot_connect"),
+)
+
+
+def error_key(err: PlexError) -> str:
+    """The translation key of a client error, shared by forms, entity and action."""
+    if isinstance(err, PlexStatusError):
+        return _status_key(err.status)
+    for kind, key in _ERROR_KEYS:
+        if isinstance(err, kind):
+            return key
+    return "not_plex"
+
+
+def _status_key(status: int) -> str:
+    """The key for an unexpected HTTP status."""
+    if 300 <= status < 400:
+        # The client follows no redirect (the token would go along); usually a
+        # reverse proxy sending HTTP to HTTPS.
+        return "redirected"
+    if status >= 500:
+        return "cannot_connect"
+    return "not_plex"
+
+
+def printable(value: str) -> str:
+    """Text from the network as one short, printable line (a server's name)."""
+    text = "".join(char if char.isprintable() else " " for char in value)
+    return " ".join(text.split())[:_MAX_SHOWN]
+
+
+def markdown_text(value: str) -> str:
+    """Show text from the network in a Markdown description as text only.
+
+    A server chooses its own name: every Markdown character is escaped, so no
+    link or markup gets into the form.
+    """
+    return _MARKDOWN.sub(r"\\\1", printable(value))

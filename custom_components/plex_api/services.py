@@ -13,12 +13,11 @@ from homeassistant.core import (
     ServiceResponse,
     SupportsResponse,
 )
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 
 from .const import ATTR_FORCE_NEW, DOMAIN, SERVICE_GET_TRANSIENT_TOKEN
-from .coordinator import PlexApiConfigEntry, PlexApiData, SharedCallCancelledError
-from .plex import PlexAuthenticationError, PlexError
+from .coordinator import PlexApiConfigEntry, PlexApiData
 
 GET_TRANSIENT_TOKEN_SCHEMA = probatio.Schema(
     {
@@ -40,33 +39,28 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
 
 
+def _async_get_entry(call: ServiceCall) -> PlexApiConfigEntry:
+    """The entry the call names, or the only one; translated errors otherwise."""
+    if (entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID)) is None:
+        entries = call.hass.config_entries.async_entries(DOMAIN)
+        if not entries:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="no_server"
+            )
+        if len(entries) > 1:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="choose_server"
+            )
+        entry_id = entries[0].entry_id
+    # Home Assistant's own check: known, of this domain, loaded (translated).
+    entry = service.async_get_config_entry(call.hass, DOMAIN, entry_id)
+    return cast(PlexApiConfigEntry, entry)
+
+
 async def _async_get_transient_token(call: ServiceCall) -> ServiceResponse:
     """Return a token that the server accepts now, with what is needed to use it."""
-    entry = cast(
-        PlexApiConfigEntry,
-        service.async_get_config_entry(
-            call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
-        ),
-    )
-    coordinator = entry.runtime_data
-    try:
-        data = await coordinator.async_get_token(force_new=call.data[ATTR_FORCE_NEW])
-    except SharedCallCancelledError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="reloading"
-        ) from err
-    except PlexAuthenticationError as err:
-        entry.async_start_reauth(call.hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="auth_failed",
-        ) from err
-    except PlexError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="token_unavailable",
-            translation_placeholders={"error": str(err)},
-        ) from err
+    coordinator = _async_get_entry(call).runtime_data
+    data = await coordinator.async_get_token(force_new=call.data[ATTR_FORCE_NEW])
     return _response(data, str(coordinator.client.base_url.origin()))
 
 

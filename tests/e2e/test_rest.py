@@ -77,18 +77,19 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     seen = set(emulator.state()["transient_tokens"])  # the flow's and the entry's
     assert first in seen
 
-    # Plex restarts: every transient token dies.
-    emulator.restart()
-    assert not emulator.accepts(first)
-    asked_before = emulator.state()["token_requests"]
+    # The integration keeps Plex's notification socket open.
+    emulator.state_when("the socket open", lambda state: state["open_sockets"] == 1)
 
-    # One poll, now instead of in 5 minutes: homeassistant.update_entity on the
-    # sensor makes its coordinator refresh, the code that the 5-minute timer runs.
-    # That poll finds the token refused and gets one new token, and only one.
-    api.request(
-        "POST", "/api/services/homeassistant/update_entity", json={"entity_id": SENSOR}
+    # Plex restarts for real (its port closed for a second): every transient
+    # token dies and the socket closes. No poll and no action call: the closed
+    # socket alone gets a new token, and the socket opens again with it.
+    asked_before = emulator.state()["token_requests"]
+    emulator.restart(down_for=1.0)
+    after = emulator.state_when(
+        "a new token and the socket open again",
+        lambda state: state["open_sockets"] == 1 and state["transient_tokens"],
     )
-    after = emulator.state()
+    assert not emulator.accepts(first)
     assert after["token_requests"] == asked_before + 1
     [second] = after["transient_tokens"]
     assert second != first
@@ -111,4 +112,5 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
 
     # Home Assistant stops cleanly, and its log kept every token to itself.
     assert home_assistant.close() == 0
-    assert_clean_log(home_assistant, {emulator.owner_token, *seen})
+    # The restart: one line when Plex went away, one when it was back.
+    assert_clean_log(home_assistant, {emulator.owner_token, *seen}, outages=1)
