@@ -7,7 +7,7 @@ the reconnect backoff is a matter of seconds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from http import HTTPStatus
 import logging
@@ -34,6 +34,21 @@ from .plex_emulator import Fault, PlexEmulator
 
 NOTIFICATIONS = "/:/websockets/notifications"
 WAIT = 10  # seconds: generous bound on waits that should take far less
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_the_log(
+    emulator: PlexEmulator, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Every push test, logged at debug level, leaves no token in the log."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    secrets = [emulator.owner_token, *emulator.issued_tokens]
+    assert len(secrets) > 1, "no token was issued"
+    log = caplog.text + "\n".join(
+        record.getMessage() + str(record.exc_info) for record in caplog.records
+    )
+    assert [secret for secret in secrets if secret in log] == []
 
 
 @pytest.fixture
