@@ -42,7 +42,7 @@ from .stats import Summary, now_ns
 # the way Home Assistant does, so these mirror its constants.
 DOMAIN = "plex_api"
 SERVICE = "get_transient_token"
-SENSOR = "sensor.living_room_plex_transient_token"
+SENSOR = "sensor.living_room_plex_token_expiry"
 START_TIME = "2026-11-28T12:00:00+00:00"
 CHECK_DUE = timedelta(seconds=61)  # past the action's one-minute check age
 DAY = timedelta(hours=24)

@@ -15,12 +15,21 @@ from custom_components.plex_api.const import (
     UPDATE_INTERVAL,
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
+from homeassistant.const import CONF_SSL, CONF_VERIFY_SSL
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from .plex_emulator import PlexEmulator
 
-SENSOR = "sensor.living_room_plex_transient_token"
+SENSOR = "sensor.living_room_plex_token_expiry"
+TLS = "tls"  # the user form's section with the HTTPS switches
+
+
+def user_form(data: dict[str, Any]) -> dict[str, Any]:
+    """Entry data as the user form takes it: HTTPS switches in their section."""
+    flat = {k: v for k, v in data.items() if k not in (CONF_SSL, CONF_VERIFY_SSL)}
+    tls = {k: data[k] for k in (CONF_SSL, CONF_VERIFY_SSL) if k in data}
+    return {**flat, TLS: tls}
 
 
 def current_token(hass: HomeAssistant) -> str:

@@ -1,34 +1,70 @@
-"""Config flow against the emulator: user, errors, duplicates, reauth, reconfigure."""
+"""Config flow against the emulator: user, errors, duplicates, reauth, reconfigure.
+
+Tests of the flow itself patch async_setup_entry, as core's do: a created or
+updated entry is the flow's result; setting it up is tested elsewhere.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Iterator
 from typing import Any
+from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.plex_api.config_flow import normalize_connection
+from custom_components.plex_api.connection import base_url, normalize_connection
 from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
     DOMAIN,
 )
-from custom_components.plex_api.helpers import base_url
-from homeassistant.config_entries import SOURCE_USER
+from custom_components.plex_api.plex import PlexClient
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_PORT,
     CONF_SSL,
     CONF_TOKEN,
     CONF_VERIFY_SSL,
+    STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 
-from .helpers import current_token
+from .helpers import SENSOR, TLS, call_action, user_form as form
 from .plex_emulator import Fault, PlexEmulator
+
+
+@pytest.fixture
+def mock_setup_entry() -> Iterator[AsyncMock]:
+    """The flow's own result: the entry is created, not set up."""
+    with patch(
+        "custom_components.plex_api.async_setup_entry", return_value=True
+    ) as mock:
+        yield mock
+
+
+def address(data: dict[str, Any]) -> dict[str, Any]:
+    """Entry data as the reconfigure form takes it: no token, TLS in its section."""
+    return form({k: v for k, v in data.items() if k != CONF_TOKEN})
+
+
+def suggested(result: Any) -> dict[str, Any]:
+    """What the form shows again: suggested values, the TLS section's nested."""
+    values: dict[str, Any] = {}
+    for key, value in result["data_schema"].schema.items():
+        if str(key) == TLS:
+            values[TLS] = {
+                str(k): (k.description or {}).get("suggested_value")
+                for k in value.schema.schema
+            }
+        else:
+            values[str(key)] = (key.description or {}).get("suggested_value")
+    return values
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
@@ -42,50 +78,62 @@ async def start_user_flow(hass: HomeAssistant) -> str:
     return result["flow_id"]
 
 
+async def configure(hass: HomeAssistant, flow_id: str, data: dict[str, Any]) -> Any:
+    """Submit the user form with entry-shaped data."""
+    return await hass.config_entries.flow.async_configure(flow_id, form(data))
+
+
 def request_paths(emulator: PlexEmulator) -> list[str]:
     """The paths the emulator was asked for, in order, without queries."""
     return [r.path_qs.split("?")[0] for r in emulator.requests]
 
 
-async def test_user_form_fields(hass: HomeAssistant) -> None:
-    """Where the server is, then the token, then the TLS switches."""
+async def test_user_form(hass: HomeAssistant) -> None:
+    """Host, port and token; HTTPS tucked away in a collapsed section."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
 
-    assert [str(key) for key in result["data_schema"].schema] == [
-        CONF_HOST,
-        CONF_PORT,
-        CONF_TOKEN,
-        CONF_SSL,
-        CONF_VERIFY_SSL,
-    ]
+    schema = result["data_schema"].schema
+    assert [str(key) for key in schema] == [CONF_HOST, CONF_PORT, CONF_TOKEN, TLS]
+    tls = next(value for key, value in schema.items() if str(key) == TLS)
+    assert tls.options == {"collapsed": True}
+    assert [str(key) for key in tls.schema.schema] == [CONF_SSL, CONF_VERIFY_SSL]
+    placeholders = result["description_placeholders"]
+    assert placeholders["token_help_url"].startswith("https://support.plex.tv/")
 
 
 async def test_user_flow(
-    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """Valid input creates an entry titled and keyed after the server."""
     flow_id = await start_user_flow(hass)
 
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == emulator.friendly_name
     assert result["data"] == entry_data
     assert result["result"].unique_id == emulator.machine_identifier
     # Which server (before any token), then, right before the owner token goes
-    # out, once more /identity; the new token proves itself on `/`.
-    assert request_paths(emulator)[:4] == [
+    # out, /identity once more; the new token proves itself on `/`.
+    assert request_paths(emulator) == [
         "/identity",
         "/identity",
         "/security/token",
         "/",
     ]
+    assert len(mock_setup_entry.mock_calls) == 1
 
 
 async def test_pasted_url_is_split(
-    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """A pasted URL with spaces becomes host, port and the HTTPS flag."""
     flow_id = await start_user_flow(hass)
@@ -97,7 +145,7 @@ async def test_pasted_url_is_split(
         CONF_TOKEN: f"\n {emulator.owner_token}\t",
     }
 
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    result = await configure(hass, flow_id, user_input)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == entry_data
@@ -107,7 +155,6 @@ def _fault(fault: Fault) -> Any:
     """Switch a fault on (for the parametrised error table)."""
 
     def apply(emulator: PlexEmulator, data: dict[str, Any]) -> None:
-        emulator.delay = 15
         emulator.set_fault(fault)
 
     return apply
@@ -121,87 +168,96 @@ def _shared_token(emulator: PlexEmulator, data: dict[str, Any]) -> None:
     data[CONF_TOKEN] = emulator.shared_token
 
 
-async def _stop(emulator: PlexEmulator, data: dict[str, Any]) -> None:
-    await emulator.stop()
-
-
 @pytest.mark.parametrize(
-    ("breakage", "error"),
+    ("breakage", "error", "token_kept"),
     [
-        (_fault(Fault.DROP), "cannot_connect"),
-        (_fault(Fault.SERVER_ERROR), "cannot_connect"),
-        (_fault(Fault.HTML), "not_plex"),
-        (_fault(Fault.WRONG_CONTENT), "not_plex"),
-        (_fault(Fault.TRUNCATED_JSON), "not_plex"),
-        (_revoke, "invalid_auth"),
-        (_shared_token, "invalid_auth"),
+        (_fault(Fault.DROP), "cannot_connect", True),
+        (_fault(Fault.SERVER_ERROR), "cannot_connect", True),
+        (_fault(Fault.HTML), "not_plex", True),
+        (_fault(Fault.WRONG_CONTENT), "not_plex", True),
+        (_fault(Fault.TRUNCATED_JSON), "not_plex", True),
+        (_revoke, "invalid_auth", False),
+        (_shared_token, "invalid_auth", False),
     ],
 )
 async def test_errors_recover(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
     breakage: Any,
     error: str,
+    token_kept: bool,
 ) -> None:
-    """Each failure shows its error in the form; fixing it creates the entry."""
+    """Each failure shows its error; what was typed stays, but a refused token.
+
+    The error names the address that was tried.
+    """
     flow_id = await start_user_flow(hass)
     bad = dict(entry_data)
     breakage(emulator, bad)
 
-    result = await hass.config_entries.flow.async_configure(flow_id, bad)
+    result = await configure(hass, flow_id, bad)
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
-    suggested = {
-        str(key): (key.description or {}).get("suggested_value")
-        for key in result["data_schema"].schema
-    }
-    assert suggested[CONF_HOST] == "127.0.0.1"
-    assert suggested[CONF_TOKEN] is None
+    assert result["description_placeholders"]["url"] == emulator.url
+    shown = suggested(result)
+    assert shown[CONF_HOST] == "127.0.0.1"
+    assert shown[CONF_PORT] == emulator.port
+    assert shown[TLS] == {CONF_SSL: False, CONF_VERIFY_SSL: True}
+    assert shown[CONF_TOKEN] == (bad[CONF_TOKEN] if token_kept else None)
     emulator.set_fault(None)
-    good = {**entry_data, CONF_TOKEN: emulator.owner_token}
-    result = await hass.config_entries.flow.async_configure(flow_id, good)
+    result = await configure(
+        hass, flow_id, {**entry_data, CONF_TOKEN: emulator.owner_token}
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_server_down_recovers(
-    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
 ) -> None:
     """Nothing listening: cannot_connect, then success once the server is back."""
     flow_id = await start_user_flow(hass)
     await emulator.stop()
 
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["errors"] == {"base": "cannot_connect"}
 
     await emulator.start(port=entry_data[CONF_PORT])
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_timeout_recovers(
-    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """A server that does not answer in time: timeout, then success."""
+    """A server that does not answer within 10 s: timeout, then success."""
     flow_id = await start_user_flow(hass)
-    emulator.delay = 5
     emulator.set_fault(Fault.DELAY)
+    submitted = asyncio.ensure_future(configure(hass, flow_id, entry_data))
+    while not submitted.done():  # the loop's clock runs only as the test says
+        freezer.tick(1)
+        await asyncio.sleep(0)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("custom_components.plex_api.helpers.REQUEST_TIMEOUT", 0.1)
-        result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
-    assert result["errors"] == {"base": "timeout"}
-
+    assert submitted.result()["errors"] == {"base": "timeout"}
     emulator.set_fault(None)
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_ssl_error_recovers(hass: HomeAssistant, socket_enabled: None) -> None:
+async def test_ssl_error_recovers(
+    hass: HomeAssistant, socket_enabled: None, mock_setup_entry: AsyncMock
+) -> None:
     """Self-signed HTTPS with verification: ssl_error; without: created."""
     async with PlexEmulator(https=True) as emulator:
-        emulator.refuse_websockets = True
         data = {
             CONF_HOST: "127.0.0.1",
             CONF_PORT: emulator.port,
@@ -210,12 +266,11 @@ async def test_ssl_error_recovers(hass: HomeAssistant, socket_enabled: None) -> 
             CONF_VERIFY_SSL: True,
         }
         flow_id = await start_user_flow(hass)
-        result = await hass.config_entries.flow.async_configure(flow_id, data)
+        result = await configure(hass, flow_id, data)
         assert result["errors"] == {"base": "ssl_error"}
+        assert suggested(result)[TLS] == {CONF_SSL: True, CONF_VERIFY_SSL: True}
 
-        result = await hass.config_entries.flow.async_configure(
-            flow_id, {**data, CONF_VERIFY_SSL: False}
-        )
+        result = await configure(hass, flow_id, {**data, CONF_VERIFY_SSL: False})
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"][CONF_VERIFY_SSL] is False
 
@@ -224,23 +279,18 @@ async def test_unexpected_error_recovers(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    mock_setup_entry: AsyncMock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bug shows 'unknown' and is logged; the form stays usable."""
     flow_id = await start_user_flow(hass)
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("boom")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(
-            "custom_components.plex_api.plex.models.PlexIdentity.from_container",
-            broken,
-        )
-        result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    with patch.object(PlexClient, "identity", side_effect=RuntimeError("boom")):
+        result = await configure(hass, flow_id, entry_data)
     assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while checking the Plex server" in caplog.text
 
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -270,6 +320,7 @@ async def test_unexpected_error_recovers(
         ({CONF_HOST: "plex server"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "http://[::1"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "https://127.0.0.1:32400?x=1"}, {CONF_HOST: "invalid_host"}),
+        ({CONF_HOST: "https://127.0.0.1:32400#x"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "127.0.0.1#frag"}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "a" * 300}, {CONF_HOST: "invalid_host"}),
         ({CONF_HOST: "fe80::1%eth0/64"}, {CONF_HOST: "invalid_host"}),
@@ -298,20 +349,19 @@ async def test_bad_input(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
     changes: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
     """Bad input is a field error with nothing sent to the server; it recovers."""
     flow_id = await start_user_flow(hass)
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**entry_data, **changes}
-    )
+    result = await configure(hass, flow_id, {**entry_data, **changes})
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert emulator.requests == []
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -328,6 +378,7 @@ async def test_host_forms(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
     host: str,
     form_port: Any,
 ) -> None:
@@ -339,7 +390,7 @@ async def test_host_forms(
         CONF_PORT: int(str(form_port).format(port=emulator.port)),
     }
 
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    result = await configure(hass, flow_id, user_input)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == entry_data
@@ -361,9 +412,7 @@ async def test_duplicate_aborts(
     if token == "owner":
         token = emulator.owner_token
 
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**entry_data, CONF_TOKEN: token}
-    )
+    result = await configure(hass, flow_id, {**entry_data, CONF_TOKEN: token})
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -373,12 +422,12 @@ async def test_duplicate_aborts(
 async def test_reauth(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:
-    """A new owner token is proved, stored, and the entry reloads."""
+    """A new owner token is proved, stored and used at once, without a reload."""
     new_token = emulator.revoke_owner_token()
     result = await init_integration.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"] == {"name": emulator.friendly_name}
+    assert result["description_placeholders"]["name"] == emulator.friendly_name
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "stale-token"}
@@ -392,6 +441,24 @@ async def test_reauth(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert init_integration.data[CONF_TOKEN] == new_token
+    assert init_integration.state is ConfigEntryState.LOADED
+    forced = await call_action(hass, force_new=True)  # the new owner token works
+    assert emulator.is_accepted(forced["token"])
+
+
+async def test_reauth_server_away(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """The token form cannot fix an address: it says where it tried, and why."""
+    result = await init_integration.start_reauth_flow(hass)
+    await emulator.stop()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+
+    assert result["errors"] == {"base": "cannot_reach_reauth"}
+    assert result["description_placeholders"]["url"] == emulator.url
 
 
 async def test_reauth_wrong_server(
@@ -412,43 +479,126 @@ async def test_reauth_wrong_server(
     assert request_paths(emulator) == ["/identity"]
 
 
-async def test_reconfigure(
-    hass: HomeAssistant, socket_enabled: None, init_integration: MockConfigEntry
+async def test_reauth_of_an_entry_that_failed(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
-    """The server moves to another port: prefilled form, error, then success."""
+    """An entry that could not set up (token refused) is set up once fixed."""
+    new_token = emulator.revoke_owner_token()
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    [flow] = config_entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_TOKEN: new_token}
+    )
+    await hass.async_block_till_done()
+
+    assert result["reason"] == "reauth_successful"
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_form(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Prefilled with how the server is reached now, and what it must stay."""
     result = await init_integration.start_reconfigure_flow(hass)
+
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
-    schema_defaults = {
-        str(key): key.description["suggested_value"]
-        for key in result["data_schema"].schema
+    assert suggested(result) == {
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: init_integration.data[CONF_PORT],
+        TLS: {CONF_SSL: False, CONF_VERIFY_SSL: True},
     }
-    assert schema_defaults[CONF_HOST] == "127.0.0.1"
-    assert schema_defaults[CONF_PORT] == init_integration.data[CONF_PORT]
+    assert result["description_placeholders"]["name"] == "Living Room Plex"
+
+
+async def test_reconfigure_keeps_the_token(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Same server, still accepting the token: no new token, no unavailability."""
+    tokens = emulator.token_requests()
+    result = await init_integration.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        address({**init_integration.data, CONF_VERIFY_SSL: False}),
+    )
+    await hass.async_block_till_done()
+
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.data[CONF_VERIFY_SSL] is False
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert emulator.token_requests() == tokens
+    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+    assert (await call_action(hass))["token"] == emulator.issued_tokens[-1]
+
+
+async def test_reconfigure_to_a_new_port(
+    hass: HomeAssistant, socket_enabled: None, init_integration: MockConfigEntry
+) -> None:
+    """The server moved: an error while it is away, then success, in place."""
+    result = await init_integration.start_reconfigure_flow(hass)
 
     async with PlexEmulator(owner_token=init_integration.data[CONF_TOKEN]) as moved:
         moved.refuse_websockets = True
-        changes = {
-            CONF_HOST: "127.0.0.1",
-            CONF_PORT: moved.port,
-            CONF_SSL: False,
-            CONF_VERIFY_SSL: True,
-        }
+        changes = {CONF_HOST: "127.0.0.1", CONF_PORT: moved.port}
         await moved.stop()
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], changes
+            result["flow_id"], address({**init_integration.data, **changes})
         )
         assert result["errors"] == {"base": "cannot_connect"}
+        assert result["description_placeholders"]["url"] == moved.url
+        assert suggested(result)[CONF_PORT] == moved.port
 
         await moved.start(port=changes[CONF_PORT])
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], changes
+            result["flow_id"], address({**init_integration.data, **changes})
         )
         await hass.async_block_till_done()
 
+        assert result["reason"] == "reconfigure_successful"
+        assert init_integration.data[CONF_PORT] == changes[CONF_PORT]
+        response = await call_action(hass)
+        assert response["url"] == moved.url
+        assert moved.is_accepted(response["token"])
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_while_reauth_is_pending(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """A pending re-authentication does not block reconfigure (nor the reverse)."""
+    await init_integration.start_reauth_flow(hass)
+    result = await init_integration.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], address(dict(init_integration.data))
+    )
+
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert init_integration.data[CONF_PORT] == changes[CONF_PORT]
+    assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+
+async def test_reconfigure_an_entry_waiting_to_set_up(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """An entry retrying at an old port is fixed and set up."""
+    port = config_entry.data[CONF_PORT]
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_PORT: 1}
+    )
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    result = await config_entry.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], address({**config_entry.data, CONF_PORT: port})
+    )
+    await hass.async_block_till_done()
+
+    assert result["reason"] == "reconfigure_successful"
+    assert config_entry.state is ConfigEntryState.LOADED
 
 
 async def test_reconfigure_wrong_server(
@@ -463,12 +613,7 @@ async def test_reconfigure_wrong_server(
     ) as other:
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
-            {
-                CONF_HOST: "127.0.0.1",
-                CONF_PORT: other.port,
-                CONF_SSL: False,
-                CONF_VERIFY_SSL: True,
-            },
+            address({**init_integration.data, CONF_PORT: other.port}),
         )
 
     assert result["type"] is FlowResultType.ABORT
@@ -478,8 +623,33 @@ async def test_reconfigure_wrong_server(
     assert all("X-Plex-Token" not in r.headers for r in other.requests)
 
 
-async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
-    """Options show their defaults, are saved and reload the entry."""
+async def test_reconfigure_after_a_restart(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """The token died meanwhile: the entry takes a new one, in place, unasked."""
+    dead = emulator.issued_tokens[-1]
+    emulator.restart()
+    result = await init_integration.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], address({**init_integration.data, CONF_VERIFY_SSL: False})
+    )
+    await hass.async_block_till_done()
+
+    assert result["reason"] == "reconfigure_successful"
+    token = (await call_action(hass))["token"]
+    assert token != dead
+    assert emulator.is_accepted(token)
+
+
+async def test_options(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Options show their range and defaults, and apply without a reload.
+
+    No new token, the sensor never unavailable, the token shown at once.
+    """
+    tokens = emulator.token_requests()
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
@@ -492,10 +662,11 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options == {CONF_ROTATION_HOURS: 6, CONF_SHOW_TOKEN: True}
-    state = hass.states.get("sensor.living_room_plex_transient_token")
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert emulator.token_requests() == tokens
+    state = hass.states.get(SENSOR)
     assert state is not None
-    assert state.attributes["token"] == current_token(hass)
-    assert init_integration.runtime_data.rotation_age == timedelta(hours=6)
+    assert state.attributes["token"] == emulator.issued_tokens[-1]
 
 
 @pytest.mark.parametrize("hours", [0, 48, 6.5, float("nan"), float("inf"), -1])
@@ -568,19 +739,21 @@ def test_normalize_connection(
 
 @pytest.mark.parametrize("port", ["abc", "", None])
 async def test_port_not_a_number(
-    hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any], port: Any
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
+    port: Any,
 ) -> None:
     """A port that is not a number is refused by the form's schema, per field."""
     flow_id = await start_user_flow(hass)
 
     with pytest.raises(InvalidData) as err:
-        await hass.config_entries.flow.async_configure(
-            flow_id, {**entry_data, CONF_PORT: port}
-        )
+        await configure(hass, flow_id, {**entry_data, CONF_PORT: port})
 
     assert set(err.value.schema_errors) == {CONF_PORT}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {**entry_data, CONF_PORT: str(emulator.port)}
+    result = await configure(
+        hass, flow_id, {**entry_data, CONF_PORT: str(emulator.port)}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_PORT] == emulator.port
@@ -620,6 +793,7 @@ async def test_foreign_server(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
     status: int,
     body: str,
     content_type: str,
@@ -629,14 +803,12 @@ async def test_foreign_server(
     port = runner.addresses[0][1]
     flow_id = await start_user_flow(hass)
     try:
-        result = await hass.config_entries.flow.async_configure(
-            flow_id, {**entry_data, CONF_PORT: port}
-        )
+        result = await configure(hass, flow_id, {**entry_data, CONF_PORT: port})
     finally:
         await runner.cleanup()
 
     assert result["errors"] == {"base": "not_plex"}
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -645,6 +817,7 @@ async def test_redirect(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
     status: int,
 ) -> None:
     """A proxy redirecting HTTP to HTTPS: 'redirected', and it is not followed."""
@@ -657,14 +830,12 @@ async def test_redirect(
     port = runner.addresses[0][1]
     flow_id = await start_user_flow(hass)
     try:
-        result = await hass.config_entries.flow.async_configure(
-            flow_id, {**entry_data, CONF_PORT: port}
-        )
+        result = await configure(hass, flow_id, {**entry_data, CONF_PORT: port})
     finally:
         await runner.cleanup()
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "redirected"}
     assert emulator.requests == []
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data)
+    result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.plex_api.const import DOMAIN
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
+    SOURCE_REAUTH,
     SOURCE_USER,
     SOURCE_ZEROCONF,
     ConfigEntryState,
@@ -27,6 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
+from .helpers import user_form
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -70,10 +72,10 @@ async def test_discovery_confirm(
     assert result["step_id"] == "zeroconf_confirm"
     assert result["errors"] == {}
     assert [str(key) for key in result["data_schema"].schema] == [CONF_TOKEN]
-    assert result["description_placeholders"] == {
-        "name": emulator.friendly_name,
-        "address": f"http://127.0.0.1:{emulator.port}",
-    }
+    placeholders = result["description_placeholders"]
+    assert placeholders["name"] == emulator.friendly_name
+    assert placeholders["address"] == f"http://127.0.0.1:{emulator.port}"
+    assert placeholders["token_help_url"].startswith("https://support.plex.tv/")
     flow = hass.config_entries.flow.async_get(result["flow_id"])
     assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
     assert flow["context"]["unique_id"] == emulator.machine_identifier
@@ -108,7 +110,9 @@ async def test_confirm_errors_recover(
         result["flow_id"], {CONF_TOKEN: emulator.owner_token}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "cannot_connect"}
+    # The form asks only for a token: its error says what it can do.
+    assert result["errors"] == {"base": "cannot_reach_discovered"}
+    assert result["description_placeholders"]["url"] == emulator.url
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "two words"}
@@ -168,6 +172,22 @@ async def test_address_updated(
     assert config_entry.data[CONF_HOST] == "127.0.0.1"
     assert config_entry.data[CONF_PORT] == emulator.port
     assert config_entry.data[CONF_TOKEN] == emulator.owner_token
+
+
+async def test_address_updated_while_reauth_is_pending(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """An open re-authentication does not stop the entry following its server."""
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_PORT: 1}
+    )
+    await config_entry.start_reauth_flow(hass)
+
+    result = await discover(hass, discovery(emulator))
+
+    assert result["reason"] == "already_configured"
+    assert config_entry.data[CONF_PORT] == emulator.port
+    assert any(config_entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
 
 
 async def test_copied_identity_cannot_move_an_entry(
@@ -358,7 +378,7 @@ async def test_pending_discovery_does_not_block_user(
     )
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data
+        result["flow_id"], user_form(entry_data)
     )
     await hass.async_block_till_done()
 

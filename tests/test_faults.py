@@ -20,6 +20,10 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.plex_api.const import DOMAIN, UPDATE_INTERVAL
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -33,7 +37,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
-from .helpers import SENSOR, current_token
+from .helpers import SENSOR, call_action, current_token
 from .plex_emulator import Fault, PlexEmulator
 
 type Step = Callable[[PlexEmulator], Awaitable[None]]
@@ -160,6 +164,33 @@ async def test_mid_life_fault(
     assert emulator.is_accepted(current_token(hass))
     assert lost_and_back(caplog) == (1, 1)
     assert_no_traceback(caplog)
+
+
+async def test_action_recovers_an_outage(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    hass_client: ClientSessionGenerator,  # after the clock is set: its token
+) -> None:
+    """An action call that finds the server back ends the outage, as a poll would.
+
+    The coordinator's own refresh: the "back" line pairs the "lost" one, the
+    sensor is available again and diagnostics no longer name an error.
+    """
+    await go_down(emulator)
+    await poll(hass, frozen_time)
+    assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
+    await come_back(emulator)
+
+    response = await call_action(hass)
+
+    assert emulator.is_accepted(response["token"])
+    assert lost_and_back(caplog) == (1, 1)
+    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+    result = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    assert result["coordinator"]["last_error"] is None
 
 
 async def test_restart_is_not_an_outage(

@@ -34,6 +34,7 @@ async def test_setup_and_unload(
         "/security/token?type=delegation&scope=all",
         "/",
         "/:/websockets/notifications",  # refused here: polling every 5 minutes
+        "/",  # so: does the server check tokens at all? (a made-up one)
     ]
     assert emulator.is_accepted(current_token(hass))
 

@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -455,12 +456,13 @@ async def test_socket_refusing_a_valid_token_means_polling(
     """The socket answers 401 to a token `/` accepts: no socket for that server.
 
     The check first (a dead token would be replaced); then, as it stays the
-    same token, polling every 5 minutes.
+    same token, polling every 5 minutes; and a made-up token on `/`, which
+    this server refuses: it checks tokens, so no repair issue.
     """
     push_emulator.set_fault(Fault.UNAUTHORIZED, NOTIFICATIONS)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
 
-    await wait_until(lambda: len(push_emulator.requests) >= 6)
+    await wait_until(lambda: len(push_emulator.requests) >= 7)
     for _ in range(100):
         if (await diagnostics())["push"] == "refused":
             break
@@ -468,5 +470,6 @@ async def test_socket_refusing_a_valid_token_means_polling(
 
     assert (await diagnostics())["update_interval_seconds"] == 300
     paths = [r.path_qs for r in push_emulator.requests[3:]]
-    assert paths == [NOTIFICATIONS, "/identity", "/"]
+    assert paths == [NOTIFICATIONS, "/identity", "/", "/"]
+    assert ir.async_get(hass).issues == {}
     await hass.config_entries.async_unload(config_entry.entry_id)

@@ -15,18 +15,19 @@ from custom_components.plex_api.const import CONF_SHOW_TOKEN, DOMAIN, UPDATE_INT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from .helpers import SENSOR, current_token
+from .helpers import SENSOR, current_token, poll
 from .plex_emulator import PlexEmulator
 
 
 async def test_sensor(
+    entity_registry_enabled_by_default: None,
     hass: HomeAssistant,
     emulator: PlexEmulator,
     init_integration: MockConfigEntry,
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """The sensor's registry entry and state: by default without the token."""
+    """The sensors' registry entries and states: by default without the token."""
     state = hass.states.get(SENSOR)
     assert state is not None
     assert "token" not in state.attributes
@@ -67,7 +68,33 @@ async def test_token_shown_by_option(
     assert state is not None
     assert state.attributes["token"] == current_token(hass)
     assert emulator.is_accepted(state.attributes["token"])
-    assert state.attributes["issued_at"] == "2026-11-28T12:00:00+00:00"
+    issued = hass.states.get("sensor.living_room_plex_token_issued")
+    assert issued is not None
+    assert issued.state == "2026-11-28T12:00:00+00:00"
+
+
+async def test_last_check_sensor(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Disabled by default (it changes at every check); enabled, it follows them."""
+    entity_id = "sensor.living_room_plex_last_check"
+    assert hass.states.get(entity_id) is None
+    entity_registry.async_update_entity(entity_id, disabled_by=None)
+    frozen_time.tick(31)  # Home Assistant reloads the entry to add it
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    first = hass.states.get(entity_id)
+    assert first is not None
+
+    await poll(hass, frozen_time)
+
+    later = hass.states.get(entity_id)
+    assert later is not None
+    assert later.state > first.state
 
 
 async def test_device_follows_server(

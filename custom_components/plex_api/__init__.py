@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DOMAIN
 from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
 from .helpers import async_create_client
+from .repairs import async_remove_issues
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
@@ -30,9 +31,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> b
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.push.start()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
 
+async def _async_entry_updated(hass: HomeAssistant, entry: PlexApiConfigEntry) -> None:
+    """Reconfigure, reauth, options or a discovered address: applied in place.
+
+    No reload: the sensor stays available and the token in hand is kept when
+    the server still accepts it.
+    """
+    await entry.runtime_data.async_apply_entry()
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> bool:
-    """Unload the sensor; the entry's background tasks are cancelled with it."""
+    """Unload the sensors; the socket and every refresh are cancelled with them."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> None:
+    """The entry is deleted: so are the repairs it raised."""
+    async_remove_issues(hass, entry)

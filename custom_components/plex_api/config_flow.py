@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-import math
+from collections.abc import Mapping
 from typing import Any, override
-
-import probatio
 
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
+    OptionsFlow,
 )
 from homeassistant.const import (
     CONF_HOST,
@@ -23,65 +21,28 @@ from homeassistant.const import (
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import AbortFlow
-from homeassistant.helpers.selector import (
-    BooleanSelector,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
-)
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .connection import (
-    InvalidInputError,
-    base_url,
-    follows_discovery,
-    normalize_connection,
-    normalize_token,
+from .connection import base_url, follows_discovery
+from .const import CONF_ROTATION_HOURS, CONF_SHOW_TOKEN, DEFAULT_PORT, DOMAIN, LOGGER
+from .forms import (
+    PLACEHOLDERS,
+    TOKEN_SCHEMA,
+    USER_SCHEMA,
+    address_schema,
+    async_prove,
+    error_placeholders,
+    flat_input,
+    form_values,
+    options_schema,
+    token_form_errors,
+    valid_rotation,
 )
-from .const import (
-    CONF_ROTATION_HOURS,
-    CONF_SHOW_TOKEN,
-    DEFAULT_PORT,
-    DEFAULT_ROTATION_HOURS,
-    DEFAULT_SHOW_TOKEN,
-    DEFAULT_SSL,
-    DEFAULT_VERIFY_SSL,
-    DOMAIN,
-    LOGGER,
-    MAX_ROTATION_HOURS,
-    MIN_ROTATION_HOURS,
-)
-from .helpers import async_create_client, error_key, markdown_text, printable
-from .plex import PlexError, ServerInfo
+from .helpers import async_create_client, markdown_text, printable
+from .plex import PlexError
 
-# The port has no selector min/max: out-of-range input would then be a schema
-# error without a translation; the step refuses it with `invalid_port` instead.
-_ADDRESS_FIELDS: dict[Any, Any] = {
-    probatio.Required(CONF_HOST): TextSelector(),
-    probatio.Required(CONF_PORT, default=DEFAULT_PORT): NumberSelector(
-        NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
-    ),
-}
-_TLS_FIELDS: dict[Any, Any] = {
-    probatio.Required(CONF_SSL, default=DEFAULT_SSL): BooleanSelector(),
-    probatio.Required(CONF_VERIFY_SSL, default=DEFAULT_VERIFY_SSL): BooleanSelector(),
-}
-_TOKEN_FIELD: dict[Any, Any] = {
-    probatio.Required(probatio.Secret(CONF_TOKEN)): TextSelector(
-        TextSelectorConfig(type=TextSelectorType.PASSWORD)
-    )
-}
-# Where to find the server, then the token, then the less common TLS switches.
-USER_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TOKEN_FIELD, **_TLS_FIELDS})
-RECONFIGURE_SCHEMA = probatio.Schema({**_ADDRESS_FIELDS, **_TLS_FIELDS})
-TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
 # The end of a zeroconf instance name: "Living Room Plex._plexmediasvr._tcp.local."
 _SERVICE_SUFFIX = "._plexmediasvr"
-
-type IdentityCheck = Callable[[str], Awaitable[None]]
 
 
 class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -105,16 +66,21 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the server and the owner token, and prove them."""
         errors: dict[str, str] = {}
+        placeholders = dict(PLACEHOLDERS)
         if user_input is not None:
-            data, server, errors = await self._async_try(user_input, self._new_server)
-            if server is not None:
-                return self.async_create_entry(title=server.friendly_name, data=data)
+            proof = await async_prove(
+                self.hass, flat_input(user_input), self._new_server
+            )
+            if not (errors := proof.errors):
+                return self.async_create_entry(title=proof.title, data=proof.data)
+            placeholders = error_placeholders(proof.data)
+            if errors.get("base") == "invalid_auth":  # only a refused token goes
+                user_input = {k: v for k, v in user_input.items() if k != CONF_TOKEN}
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                USER_SCHEMA, _without_token(user_input)
-            ),
+            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reauth(
@@ -130,18 +96,20 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data, server, errors = await self._async_try(
-                {**entry.data, **user_input}, self._same_server
+            proof = await async_prove(
+                self.hass, {**entry.data, **user_input}, self._same_server
             )
-            if server is not None:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_TOKEN: data[CONF_TOKEN]}
-                )
+            if not proof.errors:
+                return self._async_update(entry, {CONF_TOKEN: proof.data[CONF_TOKEN]})
+            errors = token_form_errors(proof.errors, "cannot_reach_reauth")
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=TOKEN_SCHEMA,
             errors=errors,
-            description_placeholders={"name": markdown_text(entry.title)},
+            description_placeholders={
+                **error_placeholders(entry.data),
+                "name": markdown_text(entry.title),
+            },
         )
 
     async def async_step_reconfigure(
@@ -150,18 +118,27 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change how the server is reached; it must stay the same server."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
+        values = form_values(entry.data)
         if user_input is not None:
-            data, server, errors = await self._async_try(
-                {**entry.data, **user_input}, self._same_server
+            proof = await async_prove(
+                self.hass,
+                {**entry.data, **flat_input(user_input)},
+                self._same_server,
+                with_token=False,
             )
-            if server is not None:
-                return self.async_update_reload_and_abort(entry, data_updates=data)
+            if not (errors := proof.errors):
+                return self._async_update(entry, proof.data)
+            values = user_input
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                RECONFIGURE_SCHEMA, user_input or entry.data
+                address_schema(bool(entry.data[CONF_SSL])), values
             ),
             errors=errors,
+            description_placeholders={
+                **error_placeholders({**entry.data, **flat_input(values)}),
+                "name": markdown_text(entry.title),
+            },
         )
 
     @override
@@ -169,9 +146,8 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         self, discovery_info: ZeroconfServiceInfo
     ) -> ConfigFlowResult:
         """Identify a Plex Media Server that announced itself (no token sent)."""
-        host = str(discovery_info.ip_address)
         address = {
-            CONF_HOST: host,
+            CONF_HOST: str(discovery_info.ip_address),
             CONF_PORT: discovery_info.port or DEFAULT_PORT,
             CONF_SSL: False,
             CONF_VERIFY_SSL: True,
@@ -180,13 +156,13 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         if machine_identifier is None:
             return self.async_abort(reason="cannot_connect")
         # Not raising on progress: a reauth or reconfigure of this server must
-        # not stop an address update.
+        # not stop an address update, nor this flow stop them.
         entry = await self.async_set_unique_id(
             machine_identifier, raise_on_progress=False
         )
         if entry is not None:
             updates = await self._async_moved(entry, address)
-            self._abort_if_unique_id_configured(updates=updates)
+            self._abort_if_unique_id_configured(updates=updates, reload_on_update=False)
         await self.async_set_unique_id(machine_identifier)
         self._discovered = address
         self._discovered_name = printable(
@@ -201,16 +177,18 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask only for the owner token of the discovered server."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data, server, errors = await self._async_try(
-                {**self._discovered, **user_input}, self._discovered_server
+            proof = await async_prove(
+                self.hass, {**self._discovered, **user_input}, self._discovered_server
             )
-            if server is not None:
-                return self.async_create_entry(title=server.friendly_name, data=data)
+            if not proof.errors:
+                return self.async_create_entry(title=proof.title, data=proof.data)
+            errors = token_form_errors(proof.errors, "cannot_reach_discovered")
         return self.async_show_form(
             step_id="zeroconf_confirm",
             data_schema=TOKEN_SCHEMA,
             errors=errors,
             description_placeholders={
+                **error_placeholders(self._discovered),
                 "name": markdown_text(self._discovered_name),
                 "address": str(base_url(self._discovered)),
             },
@@ -242,6 +220,14 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             return None
         return {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
 
+    def _async_update(
+        self, entry: ConfigEntry, updates: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Store the change; a loaded entry applies it itself, without a reload."""
+        if entry.state is ConfigEntryState.LOADED:
+            return self.async_update_and_abort(entry, data_updates=updates)
+        return self.async_update_reload_and_abort(entry, data_updates=updates)
+
     async def _new_server(self, machine_identifier: str) -> None:
         """User step: a server that is already set up aborts before any token."""
         await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
@@ -258,45 +244,9 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             raise AbortFlow("wrong_server")
         self._abort_if_unique_id_configured()
 
-    async def _async_try(
-        self, user_input: Mapping[str, Any], check_identity: IdentityCheck
-    ) -> tuple[dict[str, Any], ServerInfo | None, dict[str, str]]:
-        """Normalise and prove the input: (data, server or None, form errors).
 
-        `check_identity` gets the machine identifier from `/identity` before the
-        token is sent anywhere, and may abort the flow.
-        """
-        try:
-            data = {
-                **normalize_connection(user_input),
-                CONF_TOKEN: normalize_token(user_input[CONF_TOKEN]),
-            }
-        except InvalidInputError as err:
-            return dict(user_input), None, {err.field: err.error}
-        try:
-            client = await async_create_client(self.hass, data)
-            identity = await client.identity()
-            await check_identity(identity.machine_identifier)
-            server, _token = await client.verified_transient_token(
-                identity.machine_identifier
-            )
-        except PlexError as err:
-            return data, None, {"base": error_key(err)}
-        except AbortFlow:
-            raise
-        except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
-            LOGGER.exception("Unexpected error while checking the Plex server")
-            return data, None, {"base": "unknown"}
-        return data, server, {}
-
-
-def _without_token(user_input: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What the form may show again after an error: never the token."""
-    return {k: v for k, v in (user_input or {}).items() if k != CONF_TOKEN}
-
-
-class PlexApiOptionsFlow(OptionsFlowWithReload):
-    """Rotation age and token visibility; the entry reloads on change."""
+class PlexApiOptionsFlow(OptionsFlow):
+    """Rotation age and token visibility; applied without a reload."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -305,7 +255,7 @@ class PlexApiOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         if user_input is not None:
             hours = user_input[CONF_ROTATION_HOURS]
-            if _valid_rotation(hours):
+            if valid_rotation(hours):
                 return self.async_create_entry(
                     data={
                         CONF_ROTATION_HOURS: int(hours),
@@ -313,34 +263,9 @@ class PlexApiOptionsFlow(OptionsFlowWithReload):
                     }
                 )
             errors[CONF_ROTATION_HOURS] = "invalid_rotation"
-        options = self.config_entry.options
-        schema = probatio.Schema(
-            {
-                probatio.Required(
-                    CONF_ROTATION_HOURS,
-                    default=options.get(CONF_ROTATION_HOURS, DEFAULT_ROTATION_HOURS),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        step=1, unit_of_measurement="h", mode=NumberSelectorMode.BOX
-                    )
-                ),
-                probatio.Required(
-                    CONF_SHOW_TOKEN,
-                    default=options.get(CONF_SHOW_TOKEN, DEFAULT_SHOW_TOKEN),
-                ): BooleanSelector(),
-            }
-        )
+        schema = options_schema(self.config_entry.options)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
-
-
-def _valid_rotation(hours: float) -> bool:
-    """A whole number of hours from 1 to 47 (NaN and infinity are not)."""
-    return (
-        math.isfinite(hours)
-        and hours == int(hours)
-        and MIN_ROTATION_HOURS <= hours <= MAX_ROTATION_HOURS
-    )

@@ -44,5 +44,8 @@ MAX_PRECAUTIONARY_TOKENS_PER_HOUR: Final = 6
 # A token handed to an automation is re-checked when its last check is older.
 MAX_CHECK_AGE: Final = timedelta(seconds=60)
 
+# A token no server issued: a server that accepts it skips token checks.
+UNCHECKED_PROBE: Final = "plex-api-probe-not-a-token"
+
 ATTR_FORCE_NEW: Final = "force_new"
 SERVICE_GET_TRANSIENT_TOKEN: Final = "get_transient_token"

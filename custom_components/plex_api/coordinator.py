@@ -25,7 +25,7 @@ from .const import (
     PUSH_UPDATE_INTERVAL,
     UPDATE_INTERVAL,
 )
-from .helpers import error_key
+from .helpers import async_create_client, error_key
 from .plex import (
     PlexAuthenticationError,
     PlexClient,
@@ -37,6 +37,7 @@ from .plex import (
     TransientToken,
 )
 from .push import PushListener
+from .repairs import async_right_server, async_wrong_server
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
 
@@ -82,6 +83,8 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             always_update=False,
         )
         self.client = client
+        # What the client was built from: a change is applied in place.
+        self._connection = dict(entry.data)
         self.push = PushListener(self)
         # A token that must not be handed out again (force_new asked for another).
         self._retired: TransientToken | None = None
@@ -137,6 +140,21 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         """No socket here: every restart must be found by the 5-minute check."""
         self.update_interval = UPDATE_INTERVAL
 
+    async def async_apply_entry(self) -> None:
+        """The entry changed (reconfigure, reauth, options): apply it in place.
+
+        A new address or owner token gets a new client; the token in hand is
+        kept if the (same) server still accepts it. Options only re-render.
+        """
+        if self.config_entry.data == self._connection:
+            self.async_update_listeners()
+            return
+        self._connection = dict(self.config_entry.data)
+        self.client = await async_create_client(self.hass, self._connection)
+        self._doubt = max(self._doubt, Doubt.DROPPED)
+        self.push.start()
+        await self.async_refresh()
+
     @override
     async def _async_update_data(self) -> PlexApiData:
         """Check the token (one request); replace it when dead, due or retired."""
@@ -150,12 +168,16 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             if isinstance(err, PlexConnectionError | PlexTimeoutError):
                 # Away for a while: it may come back restarted, tokens gone.
                 self._doubt = Doubt.RESTART
+            url = str(self.client.base_url.origin())
+            if isinstance(err, PlexWrongServerError):
+                async_wrong_server(self.hass, self.config_entry, url)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=error_key(err),
-                translation_placeholders={"url": str(self.client.base_url.origin())},
+                translation_placeholders={"url": url},
             ) from err
         self._doubt = Doubt.NONE
+        async_right_server(self.hass, self.config_entry)
         return data
 
     async def _async_check_or_replace(self) -> PlexApiData:

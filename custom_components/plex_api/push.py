@@ -25,6 +25,7 @@ from .const import (
     MAX_SHORT_SESSIONS,
     RECONNECT_DELAYS,
     SHORT_SESSION,
+    UNCHECKED_PROBE,
 )
 from .plex import (
     CLOSED_BY_SERVER,
@@ -33,6 +34,7 @@ from .plex import (
     PlexNotifications,
     PlexStatusError,
 )
+from .repairs import async_checks_skipped
 
 if TYPE_CHECKING:
     from .coordinator import PlexApiCoordinator
@@ -67,11 +69,19 @@ class PushListener:
         self._coordinator = coordinator
         self.state = PushState.STARTING
         self._short_drops = 0
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Run the socket in a background task that unloading cancels."""
+        """Run the socket in a background task that unloading cancels.
+
+        Called again (a new address or token), it starts over: the old socket
+        is closed with its task.
+        """
+        if self._task is not None:
+            self._task.cancel()
+        self._short_drops = 0
         entry = self._coordinator.config_entry
-        entry.async_create_background_task(
+        self._task = entry.async_create_background_task(
             self._coordinator.hass, self._async_run(), f"{DOMAIN} notifications"
         )
 
@@ -82,17 +92,19 @@ class PushListener:
             opened = dt_util.utcnow()
             ended = await self._async_session(token)
             if ended is Ended.REFUSED:
-                self._async_refused(ended.value)
+                await self._async_refused(ended.value)
                 return
             if (outage := await self._async_recover(ended)) is None:
                 self.state = PushState.STOPPED
                 return
             if self._unstable(ended, dt_util.utcnow() - opened, outage):
-                self._async_refused(Ended.UNSTABLE.value)
+                await self._async_refused(Ended.UNSTABLE.value)
                 return
             if ended is Ended.TOKEN_REFUSED and self._current_token() == token:
                 # `/` accepts the token the socket refused: the socket will not.
-                self._async_refused("the notification socket refused a valid token")
+                await self._async_refused(
+                    "the notification socket refused a valid token"
+                )
                 return
 
     async def _async_session(self, token: str) -> Ended:
@@ -153,8 +165,13 @@ class PushListener:
             self._short_drops = 0
         return self._short_drops >= MAX_SHORT_SESSIONS
 
-    def _async_refused(self, why: str) -> None:
-        """No push here: poll every 5 minutes, and say so once."""
+    async def _async_refused(self, why: str) -> None:
+        """No push here: poll every 5 minutes, and say so once.
+
+        Polls cannot see a restart on a server that skips token checks for
+        this address: one request with a made-up token tells, and a repair
+        issue says so.
+        """
         self.state = PushState.REFUSED
         LOGGER.warning(
             "%s: no notification socket (%s); checking the token every 5 minutes "
@@ -163,6 +180,15 @@ class PushListener:
             why,
         )
         self._coordinator.async_push_refused()
+        try:
+            accepted = await self._coordinator.client.check_token(UNCHECKED_PROBE)
+        except PlexError:
+            return  # the server is away: the next check will tell
+        async_checks_skipped(
+            self._coordinator.hass,
+            self._coordinator.config_entry,
+            skipped=accepted is not None,
+        )
 
     def _current_token(self) -> str:
         """The token the coordinator holds now."""

@@ -1,4 +1,4 @@
-"""The transient-token sensor: its state is the expiry, so dashboards show time left."""
+"""Sensors of the token: its expiry (the main one), when it was issued and checked."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from homeassistant.components.sensor import (
     SensorEntity,
     SensorEntityDescription,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_SHOW_TOKEN, DEFAULT_SHOW_TOKEN
-from .coordinator import PlexApiConfigEntry, PlexApiCoordinator, PlexApiData
+from .coordinator import PlexApiConfigEntry, PlexApiData
 from .entity import PlexApiEntity
 
-ATTR_ISSUED_AT = "issued_at"
 ATTR_TOKEN = "token"
 
 # The coordinator does all the I/O; entities only read its data.
@@ -28,27 +28,37 @@ PARALLEL_UPDATES = 0
 
 @dataclass(frozen=True, kw_only=True)
 class PlexApiSensorEntityDescription(SensorEntityDescription):
-    """A sensor computed from the coordinator's data."""
+    """A timestamp sensor computed from the coordinator's data."""
 
     value_fn: Callable[[PlexApiData], datetime]
-    attributes_fn: Callable[[PlexApiData, bool], Mapping[str, Any]]
-
-
-def _token_attributes(data: PlexApiData, show_token: bool) -> Mapping[str, Any]:
-    """The issue time, and the token itself while the user wants it shown."""
-    attributes: dict[str, Any] = {ATTR_ISSUED_AT: data.token.issued_at.isoformat()}
-    if show_token:
-        attributes[ATTR_TOKEN] = data.token.token
-    return attributes
+    # Only the expiry sensor may show the token (when the user asks for it).
+    shows_token: bool = False
 
 
 SENSORS: tuple[PlexApiSensorEntityDescription, ...] = (
+    # The key predates the name: it keeps the unique id of existing entities.
     PlexApiSensorEntityDescription(
         key="transient_token",
-        translation_key="transient_token",
+        translation_key="token_expiry",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda data: data.token.expires_at,
-        attributes_fn=_token_attributes,
+        shows_token=True,
+    ),
+    PlexApiSensorEntityDescription(
+        key="token_issued",
+        translation_key="token_issued",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda data: data.token.issued_at,
+    ),
+    # Changes at every check: useful to see that checks happen, noisy otherwise.
+    PlexApiSensorEntityDescription(
+        key="last_check",
+        translation_key="last_check",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda data: data.checked_at,
     ),
 )
 
@@ -66,31 +76,26 @@ async def async_setup_entry(
 
 
 class PlexApiSensor(PlexApiEntity, SensorEntity):
-    """A sensor of the Plex server's token."""
+    """A timestamp of the Plex server's token."""
 
     entity_description: PlexApiSensorEntityDescription
     # The token must never reach the recorder database.
     _unrecorded_attributes = frozenset({ATTR_TOKEN})
 
-    def __init__(
-        self,
-        coordinator: PlexApiCoordinator,
-        description: PlexApiSensorEntityDescription,
-    ) -> None:
-        """Read the show-token option once: changing it reloads the entry."""
-        super().__init__(coordinator, description)
-        self._show_token: bool = coordinator.config_entry.options.get(
-            CONF_SHOW_TOKEN, DEFAULT_SHOW_TOKEN
-        )
-
     @property
     def native_value(self) -> datetime:
-        """The expiry time of the current token."""
+        """The timestamp this sensor shows."""
         return self.entity_description.value_fn(self.coordinator.data)
 
     @property
-    def extra_state_attributes(self) -> Mapping[str, Any]:
-        """Issue time and, if allowed, the token."""
-        return self.entity_description.attributes_fn(
-            self.coordinator.data, self._show_token
-        )
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The token itself, while the user wants it on the expiry sensor.
+
+        Read at each state write: an options change applies without a reload.
+        """
+        options = self.coordinator.config_entry.options
+        if self.entity_description.shows_token and options.get(
+            CONF_SHOW_TOKEN, DEFAULT_SHOW_TOKEN
+        ):
+            return {ATTR_TOKEN: self.coordinator.data.token.token}
+        return None

@@ -16,7 +16,8 @@ from .harness import LOOPBACK, Emulator, Hass, Session, assert_clean_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-SENSOR = "sensor.living_room_plex_transient_token"
+SENSOR = "sensor.living_room_plex_token_expiry"
+ISSUED = "sensor.living_room_plex_token_issued"
 ACTION = "/api/services/plex_api/get_transient_token?return_response"
 FLOWS = "/api/config/config_entries/flow"
 
@@ -40,10 +41,10 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
         "host",
         "port",
         "token",
-        "ssl",
-        "verify_ssl",
+        "tls",  # a collapsed section: HTTPS and certificate checking
     ]
-    form = {"host": LOOPBACK, "port": emulator.port, "ssl": False, "verify_ssl": True}
+    tls = {"ssl": False, "verify_ssl": True}
+    form = {"host": LOOPBACK, "port": emulator.port, "tls": tls}
     refused = api.request(
         "POST", f"{FLOWS}/{flow['flow_id']}", json={**form, "token": "not-the-owner"}
     )
@@ -64,6 +65,7 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     expires = datetime.fromisoformat(state["state"])
     assert timedelta(hours=47) < expires - datetime.now(UTC) <= timedelta(hours=48)
     assert "token" not in state["attributes"]  # the option is off by default
+    issued = api.request("GET", f"/api/states/{ISSUED}")
 
     # The action hands out a token that Plex accepts.
     answer = get_token(api)
@@ -94,8 +96,8 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     [second] = after["transient_tokens"]
     assert second != first
     assert emulator.accepts(second)
-    polled = api.request("GET", f"/api/states/{SENSOR}")
-    assert polled["attributes"]["issued_at"] > state["attributes"]["issued_at"]
+    polled = api.request("GET", f"/api/states/{ISSUED}")
+    assert polled["state"] > issued["state"]
 
     # The action now hands out that token, without asking Plex for another
     # (its last check is less than a minute old).

@@ -98,7 +98,9 @@ def add_integration(page: Page, emulator: Emulator, screenshots: Path) -> None:
     token_field = page.get_by_role("textbox", name="Plex token")
     token_field.fill(emulator.owner_token)
     expect(token_field).to_have_attribute("type", "password")
-    expect(page.get_by_role("switch").first).not_to_be_checked()  # Use HTTPS: off
+    # HTTPS is tucked away in a collapsed section: a three-field form.
+    expect(page.get_by_text("HTTPS", exact=True)).to_be_visible()
+    expect(page.get_by_role("switch", name="Use HTTPS")).to_be_hidden()
     page.screenshot(path=screenshots / "config-flow.png", animations="disabled")
     page.get_by_role("button", name="Submit").click()
 
@@ -115,9 +117,7 @@ def check_device_and_entry(page: Page, screenshots: Path) -> None:
     page.wait_for_url("**/config/devices/device/*")
     expect(page.get_by_role("heading", name="Service info")).to_be_visible()
     expect(page.get_by_text("Plex Media Server by Plex")).to_be_visible()
-    sensor_row = page.locator("hui-sensor-entity-row").filter(
-        has_text="Transient token"
-    )
+    sensor_row = page.locator("hui-sensor-entity-row").filter(has_text="Token expiry")
     expect(sensor_row).to_contain_text("In 2 days")  # the expiry, 48 hours away
     page.screenshot(path=screenshots / "device.png", animations="disabled")
 
@@ -131,6 +131,23 @@ def check_device_and_entry(page: Page, screenshots: Path) -> None:
     )
 
 
+def change_options(page: Page, screenshots: Path) -> None:
+    """The entry's options: the rotation age with its range, the show-token switch."""
+    entry = page.locator("ha-config-entry-row").filter(has_text="Living Room Plex")
+    entry.get_by_role("button", name="Configure").click()
+    expect(page.get_by_text("Transient token options")).to_be_visible()
+    expect(page.get_by_text("From 1 to 47 hours")).to_be_visible()
+    page.get_by_role("spinbutton", name="Rotation age").fill("48")
+    page.get_by_role("button", name="Submit").click()
+    expect(
+        page.get_by_text("Enter a whole number of hours from 1 to 47")
+    ).to_be_visible()
+    page.get_by_role("spinbutton", name="Rotation age").fill("12")
+    page.screenshot(path=screenshots / "options.png", animations="disabled")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Transient token options")).to_be_hidden()
+
+
 def test_add_integration_in_the_browser(
     emulator: Emulator, home_assistant: Hass, screenshots: Path, tmp_path: Path
 ) -> None:
@@ -140,12 +157,15 @@ def test_add_integration_in_the_browser(
         log_in(page, home_assistant.url)
         add_integration(page, emulator, screenshots)
         check_device_and_entry(page, screenshots)
+        change_options(page, screenshots)
 
     # What the UI showed is what Home Assistant holds; its log kept the tokens.
     entries = api.request("GET", "/api/config/config_entries/entry?domain=plex_api")
     assert [(entry["title"], entry["state"]) for entry in entries] == [
         ("Living Room Plex", "loaded")
     ]
-    issued = set(emulator.state()["transient_tokens"])  # the flow's and the entry's
+    issued = set(emulator.state()["transient_tokens"])
+    # The flow's and the entry's: the options applied in place, without a token.
+    assert len(issued) == 2
     assert home_assistant.close() == 0
     assert_clean_log(home_assistant, {emulator.owner_token, *issued})
