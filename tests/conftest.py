@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import ssl
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -118,3 +119,18 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         return_value=True,
     ):
         yield
+
+
+@pytest.fixture
+def trusted_certificates(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Certificates Home Assistant's verifying session trusts (a test trust store)."""
+    trusted: list[bytes] = []
+
+    def client_context(*_args: Any) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        for pem in trusted:
+            context.load_verify_locations(cadata=pem.decode())
+        return context
+
+    monkeypatch.setattr("homeassistant.util.ssl.client_context", client_context)
+    return trusted

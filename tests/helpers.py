@@ -15,8 +15,10 @@ from custom_components.plex_api.const import (
     UPDATE_INTERVAL,
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_SSL, CONF_VERIFY_SSL
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 
 from .plex_emulator import PlexEmulator
@@ -85,3 +87,27 @@ async def until_requested(
 ) -> None:
     """Wait until the emulator has received what `condition` looks for."""
     await wait_until(condition, 5)
+
+
+async def start_manual_flow(hass: HomeAssistant) -> dict[str, Any]:
+    """Open the config flow and choose "Enter the server and token": its form."""
+    menu = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert menu["type"] is FlowResultType.MENU
+    assert menu["menu_options"] == ["sign_in", "manual"]
+    return dict(
+        await hass.config_entries.flow.async_configure(
+            menu["flow_id"], {"next_step_id": "manual"}
+        )
+    )
+
+
+async def choose_token_form(hass: HomeAssistant, flow_id: str) -> dict[str, Any]:
+    """From the re-authentication menu, choose "Enter a new token": its form."""
+    assert hass.config_entries.flow.async_get(flow_id)["step_id"] == "reauth"
+    return dict(
+        await hass.config_entries.flow.async_configure(
+            flow_id, {"next_step_id": "reauth_confirm"}
+        )
+    )

@@ -20,10 +20,9 @@ from custom_components.plex_api.connection import base_url, normalize_connection
 from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
-    DOMAIN,
 )
 from custom_components.plex_api.plex import PlexClient
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_PORT,
@@ -35,7 +34,14 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 
-from .helpers import SENSOR, TLS, call_action, user_form as form
+from .helpers import (
+    SENSOR,
+    TLS,
+    call_action,
+    choose_token_form,
+    start_manual_flow,
+    user_form as form,
+)
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -68,12 +74,10 @@ def suggested(result: Any) -> dict[str, Any]:
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
-    """Open the user step and return the flow id."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
+    """Open the manual step and return the flow id."""
+    result = await start_manual_flow(hass)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "manual"
     assert result["errors"] == {}
     return result["flow_id"]
 
@@ -90,9 +94,7 @@ def request_paths(emulator: PlexEmulator) -> list[str]:
 
 async def test_user_form(hass: HomeAssistant) -> None:
     """Host, port and token; HTTPS tucked away in a collapsed section."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
+    result = await start_manual_flow(hass)
 
     schema = result["data_schema"].schema
     assert [str(key) for key in schema] == [CONF_HOST, CONF_PORT, CONF_TOKEN, TLS]
@@ -425,6 +427,8 @@ async def test_reauth(
     """A new owner token is proved, stored and used at once, without a reload."""
     new_token = emulator.revoke_owner_token()
     result = await init_integration.start_reauth_flow(hass)
+    assert result["menu_options"] == ["sign_in", "reauth_confirm"]
+    result = await choose_token_form(hass, result["flow_id"])
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
     assert result["description_placeholders"]["name"] == emulator.friendly_name
@@ -451,6 +455,8 @@ async def test_reauth_server_away(
 ) -> None:
     """The token form cannot fix an address: it says where it tried, and why."""
     result = await init_integration.start_reauth_flow(hass)
+    assert result["menu_options"] == ["sign_in", "reauth_confirm"]
+    result = await choose_token_form(hass, result["flow_id"])
     await emulator.stop()
 
     result = await hass.config_entries.flow.async_configure(
@@ -467,6 +473,8 @@ async def test_reauth_wrong_server(
     """A token proved against a different server is refused."""
     emulator.machine_identifier = "another-server"
     result = await init_integration.start_reauth_flow(hass)
+    assert result["menu_options"] == ["sign_in", "reauth_confirm"]
+    result = await choose_token_form(hass, result["flow_id"])
     emulator.requests.clear()
 
     result = await hass.config_entries.flow.async_configure(
@@ -486,6 +494,7 @@ async def test_reauth_of_an_entry_that_failed(
     new_token = emulator.revoke_owner_token()
     assert not await hass.config_entries.async_setup(config_entry.entry_id)
     [flow] = config_entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+    await choose_token_form(hass, flow["flow_id"])
 
     result = await hass.config_entries.flow.async_configure(
         flow["flow_id"], {CONF_TOKEN: new_token}

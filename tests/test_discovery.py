@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .helpers import user_form
+from .helpers import start_manual_flow, user_form
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -373,9 +373,7 @@ async def test_pending_discovery_does_not_block_user(
     """The user may add a discovered server by hand; the discovery then goes."""
     discovered = await discover(hass, discovery(emulator))
     assert discovered["step_id"] == "zeroconf_confirm"
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
+    result = await start_manual_flow(hass)
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_form(entry_data)

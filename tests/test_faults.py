@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import logging
-import ssl
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -285,21 +284,6 @@ async def test_non_owner_token(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
     assert_no_traceback(caplog)
-
-
-@pytest.fixture
-def trusted_certificates(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Certificates Home Assistant's verifying session trusts (a test trust store)."""
-    trusted: list[bytes] = []
-
-    def client_context(*_args: Any) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        for pem in trusted:
-            context.load_verify_locations(cadata=pem.decode())
-        return context
-
-    monkeypatch.setattr("homeassistant.util.ssl.client_context", client_context)
-    return trusted
 
 
 async def test_tls_certificate_mismatch(

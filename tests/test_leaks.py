@@ -23,7 +23,6 @@ from sqlalchemy import MetaData, select
 from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
-    DOMAIN,
 )
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
 from custom_components.plex_api.diagnostics import (
@@ -32,13 +31,19 @@ from custom_components.plex_api.diagnostics import (
 from homeassistant.auth.models import User
 from homeassistant.components.recorder import Recorder, get_instance
 from homeassistant.components.recorder.util import session_scope
-from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_TOKEN, EVENT_LOGGING_CHANGED
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 
-from .helpers import SENSOR, call_action, poll, user_form
+from .helpers import (
+    SENSOR,
+    call_action,
+    choose_token_form,
+    poll,
+    start_manual_flow,
+    user_form,
+)
 from .plex_emulator import Fault, PlexEmulator
 
 FORMATTER = logging.Formatter("%(name)s %(levelname)s %(message)s")
@@ -114,9 +119,7 @@ async def test_no_token_leaks(
     errors: list[BaseException] = []
 
     # A failing config flow (wrong token, then a non-Plex answer), then success.
-    flow = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
+    flow = await start_manual_flow(hass)
     bad = {**entry_data, CONF_TOKEN: emulator.shared_token}
     assert (await configure(hass, flow["flow_id"], bad))["errors"]
     emulator.set_fault(Fault.HTML, "/identity")
@@ -174,7 +177,8 @@ async def test_no_token_leaks(
     await poll(hass, frozen_time)
     assert coordinator.last_exception is not None
     errors.append(coordinator.last_exception)
-    (reauth,) = entry.async_get_active_flows(hass, {"reauth"})
+    (menu,) = entry.async_get_active_flows(hass, {"reauth"})
+    reauth = await choose_token_form(hass, menu["flow_id"])
     step = await configure(hass, reauth["flow_id"], {CONF_TOKEN: owner_tokens[0]})
     assert step["errors"] == {"base": "invalid_auth"}
     step = await configure(hass, reauth["flow_id"], {CONF_TOKEN: owner_tokens[-1]})

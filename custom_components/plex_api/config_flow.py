@@ -7,8 +7,6 @@ from typing import Any, override
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
@@ -40,12 +38,13 @@ from .forms import (
 )
 from .helpers import async_create_client, markdown_text, printable
 from .plex import PlexError
+from .signin import PlexSignInFlow
 
 # The end of a zeroconf instance name: "Living Room Plex._plexmediasvr._tcp.local."
 _SERVICE_SUFFIX = "._plexmediasvr"
 
 
-class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
+class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
     """Add a Plex server, keyed on its machine identifier."""
 
     VERSION = 1
@@ -64,6 +63,12 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Sign in with Plex (recommended), or enter the server and token."""
+        return self.async_show_menu(step_id="user", menu_options=["sign_in", "manual"])
+
+    async def async_step_manual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Ask for the server and the owner token, and prove them."""
         errors: dict[str, str] = {}
         placeholders = dict(PLACEHOLDERS)
@@ -77,7 +82,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             if errors.get("base") == "invalid_auth":  # only a refused token goes
                 user_input = {k: v for k, v in user_input.items() if k != CONF_TOKEN}
         return self.async_show_form(
-            step_id="user",
+            step_id="manual",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
             description_placeholders=placeholders,
@@ -86,8 +91,14 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """Plex refused the owner token: ask for a new one."""
-        return await self.async_step_reauth_confirm()
+        """Plex refused the owner token: sign in again, or enter a new one."""
+        return self.async_show_menu(
+            step_id="reauth",
+            menu_options=["sign_in", "reauth_confirm"],
+            description_placeholders={
+                "name": markdown_text(self._get_reauth_entry().title)
+            },
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -219,24 +230,6 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         if await self._async_identify(entry.data) == entry.unique_id:
             return None
         return {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
-
-    def _async_update(
-        self, entry: ConfigEntry, updates: Mapping[str, Any]
-    ) -> ConfigFlowResult:
-        """Store the change; a loaded entry applies it itself, without a reload."""
-        if entry.state is ConfigEntryState.LOADED:
-            return self.async_update_and_abort(entry, data_updates=updates)
-        return self.async_update_reload_and_abort(entry, data_updates=updates)
-
-    async def _new_server(self, machine_identifier: str) -> None:
-        """User step: a server that is already set up aborts before any token."""
-        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
-        self._abort_if_unique_id_configured()
-
-    async def _same_server(self, machine_identifier: str) -> None:
-        """Reauth and reconfigure: the entry's server, or the token is not sent."""
-        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
-        self._abort_if_unique_id_mismatch(reason="wrong_server")
 
     async def _discovered_server(self, machine_identifier: str) -> None:
         """Zeroconf confirm: still the discovered server, and still not set up."""

@@ -1,4 +1,4 @@
-"""What the user typed, made into a connection: host, port and HTTPS.
+"""Connections: what the user typed, or what plex.tv announces, as entry data.
 
 Pure functions without I/O, so that every odd input is a field error with a
 translation key, never an exception that reaches the user as a traceback.
@@ -20,7 +20,7 @@ from homeassistant.const import (
 )
 from homeassistant.util.network import is_host_valid, is_ip_address, is_ipv6_address
 
-from .plex import is_sendable_token
+from .plex import PlexResource, is_sendable_token
 
 _MAX_PORT = 65535
 
@@ -143,3 +143,32 @@ def _port(value: object) -> int:
     if not 1 <= value <= _MAX_PORT:
         raise InvalidInputError(CONF_PORT, "invalid_port")
     return value
+
+
+def address_candidates(server: PlexResource) -> list[dict[str, Any]]:
+    """The server's addresses, best first.
+
+    HTTPS with the certificate checked (local, then remote), plain HTTP on the
+    LAN last; never the relay (it is for streaming, slow and rate-limited).
+    """
+    secure_local: list[dict[str, Any]] = []
+    secure_remote: list[dict[str, Any]] = []
+    plain_local: list[dict[str, Any]] = []
+    for connection in server.connections:
+        if connection.relay:
+            continue
+        uri = URL(connection.uri)
+        if connection.protocol == "https" and uri.host:
+            address = _address(uri.host, uri.port or connection.port, ssl=True)
+            (secure_local if connection.local else secure_remote).append(address)
+        if connection.local:
+            plain_local.append(_address(connection.address, connection.port, ssl=False))
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for address in (*secure_local, *secure_remote, *plain_local):
+        unique.setdefault(tuple(address.values()), address)
+    return list(unique.values())
+
+
+def _address(host: str, port: int, *, ssl: bool) -> dict[str, Any]:
+    """Entry data for an address; HTTPS is always checked on this path."""
+    return {CONF_HOST: host, CONF_PORT: port, CONF_SSL: ssl, CONF_VERIFY_SSL: True}

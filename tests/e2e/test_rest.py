@@ -35,8 +35,12 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     api = home_assistant.onboard()
 
     # The config flow, as the frontend drives it: a refused token, then the right one.
-    flow = api.request("POST", FLOWS, json={"handler": "plex_api"})
-    assert (flow["type"], flow["step_id"]) == ("form", "user")
+    menu = api.request("POST", FLOWS, json={"handler": "plex_api"})
+    assert (menu["type"], menu["menu_options"]) == ("menu", ["sign_in", "manual"])
+    flow = api.request(
+        "POST", f"{FLOWS}/{menu['flow_id']}", json={"next_step_id": "manual"}
+    )
+    assert (flow["type"], flow["step_id"]) == ("form", "manual")
     assert [field["name"] for field in flow["data_schema"]] == [
         "host",
         "port",

@@ -91,6 +91,11 @@ def add_integration(page: Page, emulator: Emulator, screenshots: Path) -> None:
     page.get_by_placeholder("Search for a brand name").fill("Plex API")
     page.get_by_text("Plex API", exact=True).click()
 
+    # Two ways: signing in with Plex (recommended), or the server and token.
+    expect(page.get_by_text("Sign in with Plex (recommended)")).to_be_visible()
+    page.screenshot(path=screenshots / "add-menu.png", animations="disabled")
+    page.get_by_text("Enter the server and token").click()
+
     # The form, filled in; the token field is a password field (masked).
     expect(page.get_by_text("Connect to your Plex Media Server")).to_be_visible()
     page.get_by_role("textbox", name="Host").fill(LOOPBACK)

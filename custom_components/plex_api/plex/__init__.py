@@ -1,6 +1,12 @@
 """Async Plex Media Server client for transient tokens (no Home Assistant imports)."""
 
-from .client import DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, MAX_BODY_BYTES, PlexClient
+from .client import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TIMEOUT,
+    MAX_BODY_BYTES,
+    PlexClient,
+    plex_direct_address,
+)
 from .errors import (
     PlexAuthenticationError,
     PlexConnectionError,
@@ -22,29 +28,46 @@ from .models import (
 )
 from .notifications import CLOSED_BY_SERVER, NOTIFICATIONS_PATH, PlexNotifications
 from .parse import parse_media_container
+from .plextv import (
+    APP_PLEX_TV,
+    PLEX_TV,
+    PlexConnection,
+    PlexPin,
+    PlexPinGoneError,
+    PlexResource,
+    PlexTVClient,
+)
 
 __all__ = [
+    "APP_PLEX_TV",
     "CLOSED_BY_SERVER",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
     "MAX_TOKEN_LENGTH",
     "NOTIFICATIONS_PATH",
+    "PLEX_TV",
     "TRANSIENT_TOKEN_LIFETIME",
     "ClientInfo",
     "PlexAuthenticationError",
     "PlexClient",
+    "PlexConnection",
     "PlexConnectionError",
     "PlexError",
     "PlexIdentity",
     "PlexNotifications",
+    "PlexPin",
+    "PlexPinGoneError",
+    "PlexResource",
     "PlexResponseError",
     "PlexStatusError",
     "PlexTLSError",
+    "PlexTVClient",
     "PlexTimeoutError",
     "PlexWrongServerError",
     "ServerInfo",
     "TransientToken",
     "is_sendable_token",
     "parse_media_container",
+    "plex_direct_address",
 ]

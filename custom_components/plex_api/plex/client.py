@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+import re
 from typing import Final
 
 import aiohttp
@@ -35,6 +36,12 @@ DEFAULT_HEARTBEAT: Final = 30.0
 MAX_BODY_BYTES: Final = 1024 * 1024
 _REFUSED: Final = frozenset({401, 403})
 _TOKEN_QUERY: Final = {"type": "delegation", "scope": "all"}
+# IPv4 only: the spelling of IPv6 plex.direct names is not documented.
+_PLEX_DIRECT: Final = re.compile(
+    r"((?:(?:25[0-5]|2[0-4]\d|1?\d?\d)-){3}(?:25[0-5]|2[0-4]\d|1?\d?\d))"
+    r"\.[0-9a-f]{32}\.plex\.direct",
+    re.IGNORECASE,
+)
 # Closing waits this long for the server's close frame (unloading waits on it).
 _WS_TIMEOUT: Final = aiohttp.ClientWSTimeout(ws_close=2.0)
 
@@ -59,13 +66,20 @@ class PlexClient:
         """Keep what every request needs; nothing is sent yet."""
         self._session = session
         self._base_url = URL(base_url).with_path("/")
-        # Built once: a request is then little more than aiohttp's own work.
-        self._identity_url = self._base_url.with_path("/identity")
-        self._token_url = self._base_url.with_path("/security/token").with_query(
-            _TOKEN_QUERY
+        # A plex.direct name is reached at the address it encodes, its certificate
+        # checked against the name: no DNS, which home routers often refuse for
+        # names pointing into the LAN (DNS-rebinding protection).
+        self._server_hostname = (
+            self._base_url.host if plex_direct_address(self._base_url.host) else None
         )
-        self._notifications_url = self._base_url.with_path(NOTIFICATIONS_PATH)
+        target = self._root_url = _connect_url(self._base_url)
+        # Built once: a request is then little more than aiohttp's own work.
+        self._identity_url = target.with_path("/identity")
+        self._token_url = target.with_path("/security/token").with_query(_TOKEN_QUERY)
+        self._notifications_url = target.with_path(NOTIFICATIONS_PATH)
         self._client_headers = {"Accept": "application/json", **client_info.headers()}
+        if self._server_hostname is not None:
+            self._client_headers["Host"] = self._base_url.raw_authority
         self._owner_token = token
         self._timeout = timeout
 
@@ -91,7 +105,7 @@ class PlexClient:
 
     async def server_info(self, token: str) -> ServerInfo:
         """Ask `/` with `token`: the server's name, version and machine identifier."""
-        container = await self._get(self._base_url, self._with_token(token))
+        container = await self._get(self._root_url, self._with_token(token))
         return ServerInfo.from_container(container)
 
     async def check_token(self, token: str) -> ServerInfo | None:
@@ -152,6 +166,7 @@ class PlexClient:
                     autoping=False,
                     max_msg_size=MAX_BODY_BYTES,
                     timeout=_WS_TIMEOUT,
+                    server_hostname=self._server_hostname,
                 )
         except (TimeoutError, aiohttp.ClientError) as err:
             failure = self._failure(err)
@@ -164,13 +179,18 @@ class PlexClient:
         try:
             async with (
                 asyncio.timeout(self._timeout),
-                self._session.get(url, headers=headers, allow_redirects=False) as resp,
+                self._session.get(
+                    url,
+                    headers=headers,
+                    allow_redirects=False,
+                    server_hostname=self._server_hostname,
+                ) as resp,
             ):
                 if resp.status in _REFUSED:
                     raise PlexAuthenticationError(f"{url.path} refused the token")
                 if resp.status != 200:
                     raise PlexStatusError(resp.status)
-                body = await _read_capped(resp)
+                body = await read_capped(resp)
         except (TimeoutError, aiohttp.ClientError) as err:
             failure = self._failure(err)
         else:
@@ -181,21 +201,7 @@ class PlexClient:
 
     def _failure(self, err: TimeoutError | aiohttp.ClientError) -> PlexError:
         """The typed error for an aiohttp failure, as a fixed text."""
-        base = self._base_url
-        match err:
-            case TimeoutError():
-                return PlexTimeoutError(
-                    f"{base} did not answer within {self._timeout:g} s"
-                )
-            case aiohttp.ClientSSLError():
-                return PlexTLSError(f"TLS with {base} failed")
-            case aiohttp.WSServerHandshakeError(status=status) if status in _REFUSED:
-                return PlexAuthenticationError("The notification socket refused it")
-            case aiohttp.WSServerHandshakeError(status=status) if status != 101:
-                return PlexStatusError(status)
-            case aiohttp.ClientResponseError():
-                return PlexConnectionError(f"Bad HTTP answer from {base}")
-        return PlexConnectionError(f"Cannot talk to {base} ({type(err).__name__})")
+        return request_failure(err, self._base_url, self._timeout)
 
     def _with_token(self, token: str) -> dict[str, str]:
         """Client headers plus a token; one that cannot be a header is refused."""
@@ -204,13 +210,52 @@ class PlexClient:
         return {**self._client_headers, "X-Plex-Token": token}
 
 
+def plex_direct_address(host: str | None) -> str | None:
+    """The IP address a plex.direct name stands for, or None for another host.
+
+    `192-168-1-20.<32 hex digits>.plex.direct` is 192.168.1.20: plex.direct's
+    DNS only spells the address back, so the client can skip the lookup.
+    """
+    match = _PLEX_DIRECT.fullmatch(host or "")
+    if match is None:
+        return None
+    return match.group(1).replace("-", ".")
+
+
+def _connect_url(url: URL) -> URL:
+    """Where to connect: a plex.direct name's own address, else the URL itself."""
+    address = plex_direct_address(url.host)
+    return url if address is None else url.with_host(address)
+
+
 def _expect(found: str, machine_identifier: str) -> None:
     """Refuse a server other than the one expected."""
     if found != machine_identifier:
         raise PlexWrongServerError(found)
 
 
-async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+def request_failure(
+    err: TimeoutError | aiohttp.ClientError, base: URL, timeout: float
+) -> PlexError:
+    """The typed error for an aiohttp failure talking to `base`, as a fixed text.
+
+    Never aiohttp's own text: it may hold what the server sent (an echoed token).
+    """
+    match err:
+        case TimeoutError():
+            return PlexTimeoutError(f"{base} did not answer within {timeout:g} s")
+        case aiohttp.ClientSSLError():
+            return PlexTLSError(f"TLS with {base} failed")
+        case aiohttp.WSServerHandshakeError(status=status) if status in _REFUSED:
+            return PlexAuthenticationError("The notification socket refused it")
+        case aiohttp.WSServerHandshakeError(status=status) if status != 101:
+            return PlexStatusError(status)
+        case aiohttp.ClientResponseError():
+            return PlexConnectionError(f"Bad HTTP answer from {base}")
+    return PlexConnectionError(f"Cannot talk to {base} ({type(err).__name__})")
+
+
+async def read_capped(resp: aiohttp.ClientResponse) -> bytes:
     """Read the body, refusing more than MAX_BODY_BYTES: Plex answers are small."""
     if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
         raise PlexResponseError("Answer is too large")
