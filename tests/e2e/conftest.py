@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import os
 from pathlib import Path
 import subprocess
 
@@ -37,3 +38,11 @@ def home_assistant(socket_enabled: None, tmp_path: Path) -> Iterator[Hass]:
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: $PLEX_API_SCREENSHOTS, else a temporary directory."""
+    directory = Path(os.environ.get("PLEX_API_SCREENSHOTS") or tmp_path / "shots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

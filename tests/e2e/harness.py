@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import os
 from pathlib import Path
 import re
 import signal
@@ -69,13 +70,27 @@ def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float) -> T:
 class _Process:
     """A subprocess whose stdout and stderr go to one file; stopped with SIGTERM."""
 
-    def __init__(self, name: str, args: list[str], output: Path) -> None:
-        """Start it at once, from the repository root (so `tests` is importable)."""
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        output: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """Start it at once, from the repository root (so `tests` is importable).
+
+        `env` is added to this process's environment.
+        """
         self.name = name
         self.output = output
         with output.open("wb") as sink:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
-                args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
+                args,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                env={**os.environ, **(env or {})},
             )
 
     def wait_until_ready[T](self, what: str, probe: Callable[[], T | None]) -> T:
@@ -195,7 +210,7 @@ class Session:
 class Hass(_Process):
     """A real `python -m homeassistant` on a temporary configuration directory."""
 
-    def __init__(self, config_dir: Path) -> None:
+    def __init__(self, config_dir: Path, env: dict[str, str] | None = None) -> None:
         """Start it; `--skip-pip`: every requirement is in the venv already."""
         self.port = free_port()
         self.config_dir = config_dir
@@ -203,7 +218,7 @@ class Hass(_Process):
         (config_dir / "configuration.yaml").write_text(CONFIGURATION)
         command = [sys.executable, "-m", "homeassistant", "-c", str(config_dir)]
         command.append("--skip-pip")
-        super().__init__("Home Assistant", command, config_dir.parent / "hass.log")
+        super().__init__("Home Assistant", command, config_dir.parent / "hass.log", env)
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.client_id = f"{self.url}/"
         self.http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT)

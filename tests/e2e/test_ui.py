@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
-import os
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
@@ -35,14 +34,6 @@ CHROMIUM_FLAGS = [
 ]
 # Generous but bounded: the first page load compiles a lot of JavaScript.
 TIMEOUT_MS = 45_000
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    """Where the screenshots go: $PLEX_API_SCREENSHOTS, else a temporary directory."""
-    directory = Path(os.environ.get("PLEX_API_SCREENSHOTS") or tmp_path / "shots")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 @contextlib.contextmanager
@@ -83,13 +74,18 @@ def log_in(page: Page, url: str) -> None:
     expect(page.get_by_role("link", name="Settings")).to_be_visible()
 
 
-def add_integration(page: Page, emulator: Emulator, screenshots: Path) -> None:
-    """Settings > Devices & services > Add integration > Plex API, fill, submit."""
+def open_add_dialog(page: Page) -> None:
+    """Settings > Devices & services > Add integration > Plex API."""
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("link", name="Devices & services").click()
     page.get_by_role("button", name="Add integration").click()
     page.get_by_placeholder("Search for a brand name").fill("Plex API")
     page.get_by_text("Plex API", exact=True).click()
+
+
+def add_integration(page: Page, emulator: Emulator, screenshots: Path) -> None:
+    """Open the dialog, choose the manual form, fill it, submit."""
+    open_add_dialog(page)
 
     # Two ways: signing in with Plex (recommended), or the server and token.
     expect(page.get_by_text("Sign in with Plex (recommended)")).to_be_visible()
@@ -174,3 +170,32 @@ def test_add_integration_in_the_browser(
     assert len(issued) == 2
     assert home_assistant.close() == 0
     assert_clean_log(home_assistant, {emulator.owner_token, *issued})
+
+
+def switch_language(page: Page, language: str, native_name: str) -> None:
+    """Profile > Localization > Language, as a person does: the frontend follows."""
+    page.get_by_role("link", name="End To End").click()
+    page.get_by_role("link", name="Localization").click()
+    page.get_by_text("English", exact=True).first.click()
+    page.get_by_text(f"{native_name} {language}", exact=True).click()
+
+
+def test_add_dialog_in_german(home_assistant: Hass, tmp_path: Path) -> None:
+    """The user's language switched to German: the dialog speaks German.
+
+    The texts come from translations/de.json, served by the real Home Assistant.
+    """
+    home_assistant.onboard()
+    with chromium_page(tmp_path) as page:
+        log_in(page, home_assistant.url)
+        switch_language(page, "German", "Deutsch")
+        expect(page.get_by_role("link", name="Einstellungen")).to_be_visible()
+        page.get_by_role("link", name="Einstellungen").click()
+        page.get_by_role("link", name="Geräte & Dienste").click()
+        page.get_by_role("button", name="Integration hinzufügen").click()
+        page.get_by_placeholder("Nach einem Markennamen suchen").fill("Plex API")
+        page.get_by_text("Plex API", exact=True).click()
+
+        expect(page.get_by_text("Plex Media Server hinzufügen")).to_be_visible()
+        expect(page.get_by_text("Mit Plex anmelden (empfohlen)")).to_be_visible()
+    assert home_assistant.close() == 0
