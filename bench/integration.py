@@ -81,8 +81,14 @@ def _paths(emulator: PlexEmulator, since: int) -> dict[str, int]:
     return dict(Counter(r.path_qs.partition("?")[0] for r in emulator.requests[since:]))
 
 
-async def _timed_setup(hass: HomeAssistant, entry: MockConfigEntry) -> int:
-    """Ns from asking Home Assistant to set the entry up to the sensor's state."""
+async def _timed_setup(
+    hass: HomeAssistant, entry: MockConfigEntry, push: PlexEmulator | None = None
+) -> int:
+    """Ns from asking Home Assistant to set the entry up to the sensor's state.
+
+    With `push`, the notification socket stays open (a task that never ends):
+    then the setup is done when the socket is open.
+    """
     ready: list[int] = []
 
     @callback
@@ -99,7 +105,12 @@ async def _timed_setup(hass: HomeAssistant, entry: MockConfigEntry) -> int:
     start = now_ns()
     try:
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        if push is None:
+            await hass.async_block_till_done(wait_background_tasks=True)
+        else:
+            await hass.async_block_till_done()
+            async with asyncio.timeout(10):
+                await push.wait_open_sockets(1)
     finally:
         unsubscribe()
     assert ready, "the sensor never got a state"
@@ -144,13 +155,18 @@ def _us(samples: list[int]) -> dict[str, Any]:
 
 async def test_setup(
     hass: HomeAssistant,
-    emulator: PlexEmulator,
+    push_emulator: PlexEmulator,
     blocking_detection: BlockingDetection,
     bench_results: dict[str, Any],
 ) -> None:
-    """Setup to sensor state: first in this process (cold), then reload cycles."""
+    """Setup to sensor state: first in this process (cold), then reload cycles.
+
+    With the notification socket accepted, the normal path (a refused socket
+    adds one request once, to learn whether the server checks tokens).
+    """
+    emulator = push_emulator
     entry = _entry(hass, emulator)
-    cold = await _timed_setup(hass, entry)
+    cold = await _timed_setup(hass, entry, emulator)
     setup_requests = _paths(emulator, 0)
 
     samples = []
@@ -158,7 +174,7 @@ async def test_setup(
     for index in range(SETUP_WARMUP + SETUP_CYCLES):
         await _unload(hass, entry)
         before = len(emulator.requests)
-        elapsed = await _timed_setup(hass, entry)
+        elapsed = await _timed_setup(hass, entry, emulator)
         per_setup[len(emulator.requests) - before] += 1
         if index >= SETUP_WARMUP:
             samples.append(elapsed)

@@ -135,6 +135,47 @@ async def test_non_admin_refused(
     assert response["token"].startswith("transient-")
 
 
+async def test_script_started_by_a_non_admin(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_read_only_user: User,
+    hass_admin_user: User,
+) -> None:
+    """A script runs with its caller's permissions: a non-admin's run is refused."""
+    assert await async_setup_component(
+        hass,
+        "script",
+        {
+            "script": {
+                "plex_token": {
+                    "sequence": [
+                        {
+                            "action": f"{DOMAIN}.get_transient_token",
+                            "response_variable": "plex",
+                        },
+                        {"stop": "done", "response_variable": "plex"},
+                    ]
+                }
+            }
+        },
+    )
+
+    async def run(user: User) -> object:
+        return await hass.services.async_call(
+            "script",
+            "plex_token",
+            blocking=True,
+            return_response=True,
+            context=Context(user_id=user.id),
+        )
+
+    with pytest.raises(Unauthorized):
+        await run(hass_read_only_user)
+    response = await run(hass_admin_user)
+    assert isinstance(response, dict)
+    assert response["token"].startswith("transient-")
+
+
 async def test_force_new_during_a_poll(
     hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
