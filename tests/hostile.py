@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import json
 from types import TracebackType
 from typing import Self
 
@@ -28,6 +29,17 @@ def response(
         f"Content-Length: {len(body)}\r\nConnection: close\r\n{headers}\r\n"
     )
     return head.encode("latin-1") + body
+
+
+def plex_answer(machine: str, token: str, name: str = "x") -> bytes:
+    """One JSON MediaContainer that serves as /identity, `/` and a new token."""
+    container = {
+        "machineIdentifier": machine,
+        "version": "1",
+        "friendlyName": name,
+        "token": token,
+    }
+    return response(json.dumps({"MediaContainer": container}).encode())
 
 
 class HostileServer:

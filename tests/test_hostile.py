@@ -23,7 +23,7 @@ from custom_components.plex_api.plex import (
     PlexWrongServerError,
 )
 
-from .hostile import Answer, HostileServer, response
+from .hostile import Answer, HostileServer, plex_answer, response
 from .plex_emulator import PlexEmulator
 from .test_client import CLIENT_INFO
 
@@ -212,13 +212,7 @@ async def test_verified_token_proves_itself(
 def _switching_identity(path: str, headers: dict[str, str]) -> bytes:
     """/identity says one server, `/` (with the new token) another."""
     machine = "expected-server" if path == "/identity" else "impostor"
-    container = {
-        "machineIdentifier": machine,
-        "version": "1",
-        "friendlyName": "x",
-        "token": "transient-1",
-    }
-    return response(json.dumps({"MediaContainer": container}).encode())
+    return plex_answer(machine, "transient-1")
 
 
 async def test_new_token_from_another_server_is_refused(
@@ -229,6 +223,29 @@ async def test_new_token_from_another_server_is_refused(
         client = PlexClient(session, server.url, OWNER, CLIENT_INFO)
         with pytest.raises(PlexWrongServerError):
             await client.verified_transient_token("expected-server")
+
+
+async def test_token_echoed_as_identifier_stays_out_of_the_error(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A server that names itself with the token it was just sent: no leak.
+
+    The identifier passes the format check (a token looks like one), so the
+    wrong-server error keeps it as data, never in its text.
+    """
+
+    def answer(path: str, headers: dict[str, str]) -> bytes:
+        machine = "expected-server" if path == "/identity" else headers["x-plex-token"]
+        return plex_answer(machine, "t-9")
+
+    async with HostileServer(answer) as server:
+        client = PlexClient(session, server.url, OWNER, CLIENT_INFO)
+        with pytest.raises(PlexWrongServerError) as err:
+            await client.verified_transient_token("expected-server")
+
+    assert err.value.found == "t-9"
+    assert "t-9" not in str(err.value)
+    assert "t-9" not in repr(err.value)
 
 
 async def test_new_token_refused_right_away(

@@ -190,7 +190,15 @@ async def test_odd_resources_are_skipped(
             "owned": True,
             "clientIdentifier": "abc",
             "accessToken": "token",
-            "connections": ["odd", {"protocol": "http"}, good],
+            "connections": [
+                "odd",
+                {"protocol": "http"},
+                {**good, "address": ""},
+                {**good, "port": 0},
+                {**good, "port": 65536},
+                {**good, "uri": "http://[::1"},
+                good,
+            ],
         },
     ]
     body = json.dumps(resources).encode()

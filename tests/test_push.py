@@ -473,3 +473,37 @@ async def test_socket_refusing_a_valid_token_means_polling(
     assert paths == [NOTIFICATIONS, "/identity", "/", "/"]
     assert ir.async_get(hass).issues == {}
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_changed_entry_refused_before_the_socket(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    diagnostics: Diagnostics,
+) -> None:
+    """A changed entry whose server refuses the token: no socket, reauth asked.
+
+    The socket opens only after the refresh verified the server; here the
+    refresh ends in re-authentication, and so does the socket's listener.
+    """
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await push_emulator.wait_open_sockets(1)
+    push_emulator.revoke_owner_token()
+    push_emulator.restart()  # every token gone: a new one is needed, and refused
+    await push_emulator.wait_open_sockets(0)
+
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, "verify_ssl": False}
+    )
+
+    async def stopped() -> bool:
+        return (await diagnostics())["push"] == "stopped"
+
+    for _ in range(200):
+        if await stopped():
+            break
+        await asyncio.sleep(0.05)
+    assert await stopped()
+    assert any(config_entry.async_get_active_flows(hass, {"reauth"}))
+    assert push_emulator.open_sockets == 0
+    await hass.config_entries.async_unload(config_entry.entry_id)

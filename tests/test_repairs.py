@@ -21,7 +21,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 
-from .helpers import SENSOR, TLS, poll
+from .helpers import SENSOR, TLS, poll, wait_until
 from .plex_emulator import PlexEmulator
 
 ENTRY_ID = "01JPLEXAPITESTENTRY0000001"  # the conftest's entry
@@ -118,6 +118,18 @@ async def test_checks_skipped(
     assert not issue.is_fixable
     assert issue.severity is ir.IssueSeverity.WARNING
 
+    # The proxy is fixed and the entry reloaded, as the issue says: it goes.
+    emulator.refuse_websockets = False
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    await wait_until(
+        lambda: ir.async_get(hass).async_get_issue(DOMAIN, CHECKS_SKIPPED) is None
+    )
+    assert emulator.open_sockets == 1
+
+    emulator.refuse_websockets = True
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, CHECKS_SKIPPED) is not None
     assert await hass.config_entries.async_remove(config_entry.entry_id)
     assert ir.async_get(hass).async_get_issue(DOMAIN, CHECKS_SKIPPED) is None
 

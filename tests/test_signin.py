@@ -100,6 +100,13 @@ async def come_back(
     return dict(await hass.config_entries.flow.async_configure(flow_id))
 
 
+async def over_plain_http(hass: HomeAssistant, result: Any) -> dict[str, Any]:
+    """Only plain HTTP answered: the flow asks first; go ahead."""
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "plain_http"
+    return dict(await hass.config_entries.flow.async_configure(result["flow_id"], {}))
+
+
 async def sign_in_and_allow(
     hass: HomeAssistant, plextv: PlexTV, client: ClientSessionGenerator
 ) -> dict[str, Any]:
@@ -180,10 +187,18 @@ async def test_plain_http_when_nothing_else_answers(
     list_server(plextv, emulator)
     result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
 
+    # Asked before the token goes over plain HTTP; nothing sent there yet.
+    assert result["step_id"] == "plain_http"
+    assert result["description_placeholders"] == {
+        "name": emulator.friendly_name,
+        "url": emulator.url,
+    }
+    assert emulator.token_requests() == 0
+    result = await over_plain_http(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_HOST] == "127.0.0.1"
     assert result["data"][CONF_SSL] is False
-    assert "plain HTTP on the LAN" in caplog.text
+    assert "(plain HTTP)" in caplog.text
     await hass.config_entries.async_unload(result["result"].entry_id)
 
 
@@ -209,6 +224,7 @@ async def test_choose_among_servers(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"server": emulator.machine_identifier}
     )
+    result = await over_plain_http(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == emulator.machine_identifier
     await hass.config_entries.async_unload(result["result"].entry_id)
@@ -360,7 +376,9 @@ async def test_back_too_early_then_allowed(
     await http.get(CALLBACK, params={"flow_id": "not-a-flow"})  # ignored
     plextv.approve(plextv.pins[0].code)
 
-    result = await come_back(hass, hass_client_no_auth, flow_id)
+    result = await over_plain_http(
+        hass, await come_back(hass, hass_client_no_auth, flow_id)
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.config_entries.async_unload(result["result"].entry_id)
 
@@ -388,7 +406,9 @@ async def test_allowed_without_coming_back(
     await wait_until(
         lambda: hass.config_entries.flow.async_get(flow_id)["step_id"] != "obtain_token"
     )
-    result = await hass.config_entries.flow.async_configure(flow_id)
+    result = await over_plain_http(
+        hass, await hass.config_entries.flow.async_configure(flow_id)
+    )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.config_entries.async_unload(result["result"].entry_id)
@@ -416,7 +436,9 @@ async def test_server_refuses_the_token(
     """The server does not take plex.tv's token for it: said, nothing created."""
     list_server(plextv, emulator)
     plextv.resources[0].access_token = emulator.shared_token
-    result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    result = await over_plain_http(
+        hass, await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    )
 
     assert result["reason"] == "sign_in_refused"
     assert result["description_placeholders"] == {"name": emulator.friendly_name}
@@ -448,7 +470,7 @@ async def test_reauth_by_sign_in_server_away(
 
 async def test_pin_never_confirmed(hass: HomeAssistant, plextv: PlexTV) -> None:
     """plex.tv stops answering until the PIN's time is up: the flow ends anyway."""
-    plextv.pin_lifetime = 2
+    plextv.pin_lifetime = 3
     result = await start_sign_in(hass)
     flow_id = result["flow_id"]
     await plextv.wait_for_request(f"/api/v2/pins/{plextv.pins[0].id}")
@@ -475,3 +497,25 @@ async def test_callback_leaves_other_flows_alone(
     assert hass.config_entries.flow.async_get(manual["flow_id"])["step_id"] == "manual"
     for flow in (manual, *sign_ins):
         hass.config_entries.flow.async_abort(flow["flow_id"])
+
+
+async def test_reauth_with_an_account_that_does_not_own_it(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    init_integration: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Another account's sign-in: said in its own words, the entry untouched."""
+    plextv.add_server("Another Plex")
+    old = dict(init_integration.data)
+    menu = await init_integration.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["reason"] == "not_owner"
+    assert result["description_placeholders"] == {"name": "Living Room Plex"}
+    assert dict(init_integration.data) == old

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-import json
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -23,7 +22,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from .helpers import SENSOR, call_action, poll
-from .hostile import HostileServer, response
+from .hostile import HostileServer, plex_answer
 from .plex_emulator import PlexEmulator
 
 TOKEN_PATH = "/security/token?type=delegation&scope=all"
@@ -181,13 +180,7 @@ async def test_unusable_token_is_never_kept(
     machine = "e2b5c4f1a9d84c7b8f3e6a1d0c9b7a52"
 
     def answer(path: str, _headers: dict[str, str]) -> bytes:
-        container = {
-            "machineIdentifier": machine,
-            "version": "1",
-            "friendlyName": "Odd",
-            "token": "transient-1\r\nX-Injected: 1",
-        }
-        return response(json.dumps({"MediaContainer": container}).encode())
+        return plex_answer(machine, "transient-1\r\nX-Injected: 1", "Odd")
 
     async with HostileServer(answer) as server:
         entry = MockConfigEntry(

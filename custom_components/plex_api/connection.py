@@ -172,3 +172,11 @@ def address_candidates(server: PlexResource) -> list[dict[str, Any]]:
 def _address(host: str, port: int, *, ssl: bool) -> dict[str, Any]:
     """Entry data for an address; HTTPS is always checked on this path."""
     return {CONF_HOST: host, CONF_PORT: port, CONF_SSL: ssl, CONF_VERIFY_SSL: True}
+
+
+def address_url(address: dict[str, Any]) -> str:
+    """An address as a URL, to show and log."""
+    scheme = "https" if address[CONF_SSL] else "http"
+    return str(
+        URL.build(scheme=scheme, host=address[CONF_HOST], port=address[CONF_PORT])
+    )

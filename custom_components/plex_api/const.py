@@ -53,4 +53,4 @@ SERVICE_GET_TRANSIENT_TOKEN: Final = "get_transient_token"
 # Tests only: a plex.tv stand-in's base URL, for the API and the sign-in page.
 PLEX_TV_URL_ENV: Final = "PLEX_API_PLEX_TV_URL"
 # How often a sign-in in progress asks plex.tv whether the person allowed it.
-PIN_POLL_INTERVAL: Final = 1.0
+PIN_POLL_INTERVAL: Final = 2.0

@@ -152,8 +152,8 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._connection = dict(self.config_entry.data)
         self.client = await async_create_client(self.hass, self._connection)
         self._doubt = max(self._doubt, Doubt.DROPPED)
+        await self.async_refresh()  # the server verified before the socket opens
         self.push.start()
-        await self.async_refresh()
 
     @override
     async def _async_update_data(self) -> PlexApiData:

@@ -1,10 +1,14 @@
-"""Glue between Home Assistant and the Plex client: the client, and error keys."""
+"""Glue between Home Assistant and the Plex clients: clients, addresses, error keys."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+import os
 import re
 from typing import Any
+
+from yarl import URL
 
 from homeassistant import const as ha_const
 from homeassistant.const import CONF_TOKEN, CONF_VERIFY_SSL
@@ -15,17 +19,21 @@ from homeassistant.helpers.singleton import singleton
 from homeassistant.helpers.system_info import async_get_system_info
 from homeassistant.util.hass_dict import HassKey
 
-from .connection import base_url
-from .const import DOMAIN, REQUEST_TIMEOUT
+from .connection import address_candidates, base_url
+from .const import DOMAIN, PLEX_TV_URL_ENV, REQUEST_TIMEOUT
 from .plex import (
+    APP_PLEX_TV,
+    PLEX_TV,
     ClientInfo,
     PlexAuthenticationError,
     PlexClient,
     PlexConnectionError,
     PlexError,
+    PlexResource,
     PlexStatusError,
     PlexTimeoutError,
     PlexTLSError,
+    PlexTVClient,
     PlexWrongServerError,
 )
 
@@ -116,3 +124,41 @@ def markdown_text(value: str) -> str:
     link or markup gets into the form.
     """
     return _MARKDOWN.sub(r"\\\1", printable(value))
+
+
+async def async_create_plextv_client(hass: HomeAssistant) -> PlexTVClient:
+    """plex.tv's client; tests point it at a stand-in through the environment."""
+    override = os.environ.get(PLEX_TV_URL_ENV)
+    return PlexTVClient(
+        async_get_clientsession(hass),
+        await async_client_info(hass),
+        api=URL(override) if override else PLEX_TV,
+        app=URL(override) if override else APP_PLEX_TV,
+        timeout=REQUEST_TIMEOUT,
+    )
+
+
+async def async_best_address(
+    hass: HomeAssistant, server: PlexResource
+) -> dict[str, Any] | None:
+    """The best address that answers as this server on `/identity` (no token).
+
+    All are tried at once, so unreachable ones cost one timeout, not one each.
+    """
+    candidates = address_candidates(server)
+    answers = await asyncio.gather(
+        *(_async_identify(hass, address) for address in candidates)
+    )
+    for address, found in zip(candidates, answers, strict=True):
+        if found == server.machine_identifier:
+            return address
+    return None
+
+
+async def _async_identify(hass: HomeAssistant, address: dict[str, Any]) -> str | None:
+    """The machine identifier at an address, or None."""
+    client = await async_create_client(hass, address)
+    try:
+        return (await client.identity()).machine_identifier
+    except PlexError:
+        return None

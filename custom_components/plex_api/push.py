@@ -88,6 +88,13 @@ class PushListener:
     async def _async_run(self) -> None:
         """Session after session, recovering in between, until refused."""
         while True:
+            # No token goes to an address before its server is verified.
+            if (
+                not self._coordinator.last_update_success
+                and await self._async_recover(Ended.LOST) is None
+            ):
+                self.state = PushState.STOPPED
+                return
             token = self._current_token()
             opened = dt_util.utcnow()
             ended = await self._async_session(token)
@@ -121,6 +128,10 @@ class PushListener:
         async with socket:
             self.state = PushState.CONNECTED
             self._coordinator.async_socket_open()
+            # Restarts are seen again, whatever the server's token checks.
+            async_checks_skipped(
+                self._coordinator.hass, self._coordinator.config_entry, skipped=False
+            )
             LOGGER.debug("%s: notification socket open", self._coordinator.name)
             await _async_read(socket)
         LOGGER.debug(

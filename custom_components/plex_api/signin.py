@@ -7,11 +7,9 @@ them); the callback view brings the person back from plex.tv's page.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import probatio
-from yarl import URL
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -21,13 +19,9 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.const import (
-    CONF_HOST,
-    CONF_PORT,
     CONF_SSL,
     CONF_TOKEN,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     SelectOptionDict,
@@ -35,19 +29,20 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
 )
 
-from .connection import address_candidates
+from .connection import address_url
 from .const import (
     DOMAIN,
     LOGGER,
     PIN_POLL_INTERVAL,
-    PLEX_TV_URL_ENV,
-    REQUEST_TIMEOUT,
 )
 from .forms import async_prove
-from .helpers import async_client_info, async_create_client, markdown_text
+from .helpers import (
+    async_best_address,
+    async_create_plextv_client,
+    markdown_text,
+    printable,
+)
 from .plex import (
-    APP_PLEX_TV,
-    PLEX_TV,
     PlexError,
     PlexPin,
     PlexPinGoneError,
@@ -65,15 +60,17 @@ class PlexSignInFlow(ConfigFlow):
     _auth_url: str
     _account_token: str
     _servers: dict[str, PlexResource]
+    _chosen: tuple[PlexResource, dict[str, Any]]
     _pin_task: asyncio.Task[None] | None = None
-    _pin_timed_out = False
+    _found_token: str | None = None  # what plex.tv gave once the person allowed
+    _pin_gone = False  # denied, expired or out of time: a new sign-in is needed
 
     async def async_step_sign_in(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask plex.tv for a PIN and send the person to Plex's sign-in page."""
         register_view(self.hass)
-        self._plextv = await _async_plextv(self.hass)
+        self._plextv = await async_create_plextv_client(self.hass)
         try:
             self._pin = await self._plextv.create_pin()
         except PlexError as err:
@@ -88,24 +85,30 @@ class PlexSignInFlow(ConfigFlow):
     async def async_step_obtain_token(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Back from plex.tv (the callback, or the PIN's end): was it allowed."""
-        try:
-            token = (
-                None if self._pin_timed_out else await self._plextv.pin_token(self._pin)
-            )
-        except PlexPinGoneError:
-            token = None
-            self._pin_timed_out = True
-        except PlexError as err:
-            LOGGER.debug("plex.tv did not answer about the PIN: %s", err)
-            token = None
-        if token is None and not self._pin_timed_out:
+        """Back from plex.tv (the callback, or the poller): was it allowed."""
+        token = self._found_token
+        if token is None and not self._pin_gone:
+            token = await self._async_ask_pin()
+        if token is None and not self._pin_gone:
             return self.async_external_step(step_id=WAITING_STEP, url=self._auth_url)
         self._stop_waiting()
         if token is None:
             return self.async_external_step_done(next_step_id="sign_in_failed")
         self._account_token = token
         return self.async_external_step_done(next_step_id="pick_server")
+
+    async def _async_ask_pin(self) -> str | None:
+        """Ask plex.tv once; remember a token or a PIN that is gone for good."""
+        try:
+            token = await self._plextv.pin_token(self._pin)
+        except PlexPinGoneError:
+            self._pin_gone = True
+            return None
+        except PlexError as err:  # plex.tv had a hiccup: ask again later
+            LOGGER.debug("plex.tv did not answer about the PIN: %s", err)
+            return None
+        self._found_token = token
+        return token
 
     async def async_step_sign_in_failed(
         self, user_input: dict[str, Any] | None = None
@@ -124,8 +127,15 @@ class PlexSignInFlow(ConfigFlow):
                 LOGGER.debug("plex.tv did not list the servers: %s", err)
                 return self.async_abort(reason="plex_tv_unavailable")
             if self.source == SOURCE_REAUTH:
-                wanted = self._get_reauth_entry().unique_id
-                servers = [s for s in servers if s.machine_identifier == wanted]
+                entry = self._get_reauth_entry()
+                servers = [
+                    s for s in servers if s.machine_identifier == entry.unique_id
+                ]
+                if not servers:
+                    return self.async_abort(
+                        reason="not_owner",
+                        description_placeholders={"name": markdown_text(entry.title)},
+                    )
             if not servers:
                 return self.async_abort(reason="no_servers")
             self._servers = {s.machine_identifier: s for s in servers}
@@ -164,19 +174,44 @@ class PlexSignInFlow(ConfigFlow):
             return self.async_abort(
                 reason="sign_in_unreachable", description_placeholders=placeholders
             )
+        self._chosen = (server, address)
+        if not address[CONF_SSL]:
+            return await self.async_step_plain_http()
+        return await self._async_create()
+
+    async def async_step_plain_http(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Only plain HTTP answered: the token would cross the LAN unencrypted.
+
+        Asked before any token is sent there: an /identity answer over HTTP
+        proves less than a checked certificate.
+        """
+        if user_input is not None:
+            return await self._async_create()
+        server, address = self._chosen
+        return self.async_show_form(
+            step_id="plain_http",
+            description_placeholders={
+                "name": markdown_text(server.name),
+                "url": address_url(address),
+            },
+        )
+
+    async def _async_create(self) -> ConfigFlowResult:
+        """Prove the server's token at the chosen address, then create the entry."""
+        server, address = self._chosen
         data = {**address, CONF_TOKEN: server.access_token}
         proof = await async_prove(self.hass, data, self._new_server)
         if proof.errors:
-            return self._abort_unproved(proof.errors, placeholders)
+            return self._abort_unproved(
+                proof.errors, {"name": markdown_text(server.name)}
+            )
         LOGGER.info(
             "Signed in with Plex: %s is reached at %s (%s)",
-            server.name,
-            URL.build(
-                scheme="https" if data[CONF_SSL] else "http",
-                host=data[CONF_HOST],
-                port=data[CONF_PORT],
-            ),
-            "HTTPS, certificate checked" if data[CONF_SSL] else "plain HTTP on the LAN",
+            printable(server.name),
+            address_url(address),
+            "HTTPS, certificate checked" if address[CONF_SSL] else "plain HTTP",
         )
         return self.async_create_entry(
             title=proof.title or server.name, data=proof.data
@@ -202,15 +237,10 @@ class PlexSignInFlow(ConfigFlow):
         deadline = loop.time() + self._pin.expires_in
         while loop.time() < deadline:
             await asyncio.sleep(PIN_POLL_INTERVAL)
-            try:
-                if await self._plextv.pin_token(self._pin) is not None:
-                    break
-            except PlexPinGoneError:
+            if await self._async_ask_pin() is not None or self._pin_gone:
                 break
-            except PlexError as err:  # plex.tv had a hiccup: ask again
-                LOGGER.debug("plex.tv did not answer about the PIN: %s", err)
         else:
-            self._pin_timed_out = True
+            self._pin_gone = True  # its time is up, whatever plex.tv says
         self._pin_task = None
         await async_resume(self.hass, self.flow_id)
 
@@ -257,42 +287,4 @@ def _label(server: PlexResource) -> str:
     state = "online" if server.online else "offline"
     return (
         f"{server.name} ({details}; {state})" if details else f"{server.name} ({state})"
-    )
-
-
-async def async_best_address(
-    hass: HomeAssistant, server: PlexResource
-) -> dict[str, Any] | None:
-    """The best address that answers as this server on `/identity` (no token).
-
-    All are tried at once, so unreachable ones cost one timeout, not one each.
-    """
-    candidates = address_candidates(server)
-    answers = await asyncio.gather(
-        *(_async_identify(hass, address) for address in candidates)
-    )
-    for address, found in zip(candidates, answers, strict=True):
-        if found == server.machine_identifier:
-            return address
-    return None
-
-
-async def _async_identify(hass: HomeAssistant, address: dict[str, Any]) -> str | None:
-    """The machine identifier at an address, or None."""
-    client = await async_create_client(hass, address)
-    try:
-        return (await client.identity()).machine_identifier
-    except PlexError:
-        return None
-
-
-async def _async_plextv(hass: HomeAssistant) -> PlexTVClient:
-    """plex.tv's client; tests point it at a stand-in through the environment."""
-    override = os.environ.get(PLEX_TV_URL_ENV)
-    return PlexTVClient(
-        async_get_clientsession(hass),
-        await async_client_info(hass),
-        api=URL(override) if override else PLEX_TV,
-        app=URL(override) if override else APP_PLEX_TV,
-        timeout=REQUEST_TIMEOUT,
     )

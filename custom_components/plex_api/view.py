@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
@@ -36,7 +37,9 @@ async def async_resume(hass: HomeAssistant, flow_id: str) -> None:
         except UnknownFlow:
             return
         if flow["handler"] == DOMAIN and flow.get("step_id") == WAITING_STEP:
-            await hass.config_entries.flow.async_configure(flow_id)
+            # The dialog may be closed while the flow asks plex.tv.
+            with contextlib.suppress(UnknownFlow):
+                await hass.config_entries.flow.async_configure(flow_id)
 
 
 class PlexCallbackView(HomeAssistantView):

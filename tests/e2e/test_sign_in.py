@@ -90,6 +90,10 @@ def test_sign_in_with_plex(
         popup.screenshot(path=screenshots / "sign-in.png", animations="disabled")
         popup.get_by_role("button", name="Allow").click()
 
+        # The emulator speaks plain HTTP only: asked before the token goes there.
+        expect(page.get_by_text("Use plain HTTP?")).to_be_visible()
+        page.screenshot(path=screenshots / "sign-in-http.png", animations="disabled")
+        page.get_by_role("button", name="Submit").click()
         expect(page.get_by_text("Name and assign")).to_be_visible()
         page.screenshot(path=screenshots / "sign-in-done.png", animations="disabled")
 

@@ -45,6 +45,10 @@ class PlexWrongServerError(PlexError):
     """The address answers as another Plex Media Server than the one expected."""
 
     def __init__(self, found: str) -> None:
-        """Keep the machine identifier that answered (a checked, token-free id)."""
-        super().__init__(f"Another Plex Media Server answers ({found})")
+        """Keep the machine identifier that answered, out of the message.
+
+        It comes from the server, which may echo a token it was just sent as
+        its identifier: the text stays fixed, so no log line can carry it.
+        """
+        super().__init__("Another Plex Media Server answers")
         self.found = found

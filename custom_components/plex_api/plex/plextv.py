@@ -27,6 +27,7 @@ from .models import ClientInfo, is_sendable_token
 PLEX_TV: Final = URL("https://plex.tv")
 APP_PLEX_TV: Final = URL("https://app.plex.tv")
 _RESOURCES_QUERY: Final = {"includeHttps": "1", "includeRelay": "1"}
+_MAX_PORT: Final = 65535
 
 
 class PlexPinGoneError(PlexError):
@@ -217,7 +218,7 @@ def _connection(raw: object) -> PlexConnection | None:
     if not isinstance(raw, dict):
         return None
     try:
-        return PlexConnection(
+        connection = PlexConnection(
             protocol=str(raw["protocol"]),
             address=str(raw["address"]),
             port=int(raw["port"]),
@@ -225,5 +226,9 @@ def _connection(raw: object) -> PlexConnection | None:
             local=raw.get("local") is True,
             relay=raw.get("relay") is True,
         )
+        URL(connection.uri)  # one that cannot be parsed is of no use
     except KeyError, TypeError, ValueError:
         return None
+    if not connection.address or not 0 < connection.port <= _MAX_PORT:
+        return None
+    return connection
