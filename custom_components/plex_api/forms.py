@@ -1,7 +1,7 @@
 """The forms the flows share: their fields, what they show again, the proof.
 
-Used by the config flow (user, reauth, reconfigure, discovery) and by the
-repair for a server that moved, so that each is written once.
+Used by the config flow's steps (manual, reauth, reconfigure, discovery) and
+the sign-in's, so that each is written once.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ TOKEN_SCHEMA = probatio.Schema(_TOKEN_FIELD)
 
 
 def address_schema(use_ssl: bool) -> probatio.Schema:
-    """Reconfigure and repair: host, port and HTTPS, open when HTTPS is in use."""
+    """Reconfigure: host, port and HTTPS, the section open when HTTPS is in use."""
     return probatio.Schema(
         {**_HOST_FIELDS, probatio.Required(CONF_TLS): _tls_section(not use_ssl)}
     )

@@ -20,7 +20,7 @@ _VIEW: HassKey[bool] = HassKey(f"{DOMAIN}_callback_view")
 _RESUMING: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_resuming")
 _DONE_PAGE = (
     "<!doctype html><title>Plex API</title>"
-    "<p>Signed in with Plex. You can close this window.</p>"
+    "<p>You can close this window and go back to Home Assistant.</p>"
     "<script>window.close()</script>"
 )
 
