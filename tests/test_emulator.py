@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
 from datetime import timedelta
 import json
 from pathlib import Path
@@ -14,13 +15,17 @@ from xml.etree import ElementTree as ET
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from yarl import URL
 
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from tests.plex_emulator import (
     NOTIFICATIONS_PATH,
     CertificateAuthority,
     Fault,
     PlexEmulator,
+    ProxyMode,
     ReceivedRequest,
 )
 from tests.plex_emulator.__main__ import (
@@ -493,6 +498,8 @@ async def test_control_endpoints(
         "allow_without_auth": False,
         "refuse_websockets": False,
         "silent_sockets": False,
+        "socket_refuses_transient": False,
+        "proxy_mode": None,
     }
     status, _, body = await post(session, emulator, "revoke")
     assert json.loads(body) == {"owner_token": emulator.owner_token}
@@ -976,3 +983,257 @@ async def test_certificate_authority_ip(session: aiohttp.ClientSession) -> None:
         assert (await fetch(session, emulator, "/identity", ssl=trusted))[0] == 200
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
             await fetch(session, emulator, "/identity")
+
+
+ENDED_WITHOUT_CLOSE = {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
+
+
+async def next_message(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    """Read one message from the socket, bounded."""
+    async with asyncio.timeout(TIMEOUT):
+        return await ws.receive()
+
+
+async def upgrade_status(
+    session: aiohttp.ClientSession, emulator: PlexEmulator
+) -> tuple[int, str, dict[str, str], str]:
+    """Send the upgrade by hand, no redirect followed: status, type, headers, body."""
+    headers = UPGRADE_HEADERS | {"X-Plex-Token": emulator.owner_token}
+    async with session.get(
+        emulator.url + NOTIFICATIONS_PATH, headers=headers, allow_redirects=False
+    ) as response:
+        return (
+            response.status,
+            response.content_type,
+            dict(response.headers),
+            await response.text(),
+        )
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "text"),
+    [
+        (ProxyMode.STATUS_400, 400, "<center>nginx</center>"),
+        (ProxyMode.STATUS_502, 502, "502 Bad Gateway"),
+        (ProxyMode.PLAIN_200, 200, "Plex Media Server"),
+    ],
+)
+async def test_proxy_pages(
+    emulator: PlexEmulator,
+    session: aiohttp.ClientSession,
+    mode: ProxyMode,
+    status: int,
+    text: str,
+) -> None:
+    """A proxy that breaks WebSockets answers the upgrade with a page; / is fine."""
+    emulator.proxy_mode = mode
+    got, content_type, headers, body = await upgrade_status(session, emulator)
+    assert (got, content_type) == (status, "text/html")
+    assert text in body
+    assert "Upgrade" not in headers
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator)
+    assert caught.value.status == status
+    assert emulator.open_sockets == 0
+    assert emulator.requests[-1].path_qs == NOTIFICATIONS_PATH
+    assert emulator.requests[-1].headers["Upgrade"] == "websocket"
+    assert (await fetch(session, emulator, "/", emulator.owner_token))[0] == 200
+    emulator.proxy_mode = None
+    async with connect(session, emulator) as ws:
+        assert not ws.closed
+
+
+async def test_proxy_redirect(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """REDIRECT: a 302 to https by default, or to redirect_location.
+
+    A client that follows redirects takes its token there (ours must not).
+    """
+    emulator.proxy_mode = ProxyMode.REDIRECT
+    status, _, headers, _ = await upgrade_status(session, emulator)
+    https_url = f"https://127.0.0.1:{emulator.port}{NOTIFICATIONS_PATH}"
+    assert (status, headers["Location"], headers["Server"]) == (302, https_url, "nginx")
+    async with PlexEmulator() as elsewhere:
+        emulator.redirect_location = elsewhere.url + NOTIFICATIONS_PATH
+        status, _, headers, _ = await upgrade_status(session, emulator)
+        assert (status, headers["Location"]) == (302, emulator.redirect_location)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await connect(session, emulator)
+        assert caught.value.status == 401  # the other server does not know it
+        followed = elsewhere.requests[-1]
+        assert followed.path_qs == NOTIFICATIONS_PATH
+        assert followed.headers["X-Plex-Token"] == emulator.owner_token
+    assert emulator.requests[-1].path_qs == NOTIFICATIONS_PATH
+
+
+async def test_proxy_redirect_loop(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """REDIRECT_LOOP: every answer points at the very URL asked for."""
+    emulator.proxy_mode = ProxyMode.REDIRECT_LOOP
+    status, _, headers, _ = await upgrade_status(session, emulator)
+    assert (status, headers["Location"]) == (302, emulator.url + NOTIFICATIONS_PATH)
+    before = len(emulator.requests)
+    with pytest.raises(aiohttp.TooManyRedirects):
+        await connect(session, emulator)
+    hops = emulator.requests[before:]
+    assert len(hops) > 1
+    assert {hop.path_qs for hop in hops} == {NOTIFICATIONS_PATH}
+
+
+async def test_proxy_close_at_once(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """CLOSE_AT_ONCE: the upgrade succeeds, then the socket ends without a close."""
+    emulator.proxy_mode = ProxyMode.CLOSE_AT_ONCE
+    async with connect(session, emulator) as ws:
+        message = await next_message(ws)
+        assert message.type in ENDED_WITHOUT_CLOSE, message
+    assert emulator.open_sockets == 0
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator, "wrong")  # our 101 needs a valid token
+    assert caught.value.status == 401
+    assert (await fetch(session, emulator, "/identity"))[0] == 200
+
+
+async def test_proxy_bad_accept(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """BAD_ACCEPT: a 101 whose accept key is wrong fails the client's handshake."""
+    emulator.proxy_mode = ProxyMode.BAD_ACCEPT
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator)
+    assert caught.value.status == 101
+    assert caught.value.message == "Invalid challenge response"
+    assert emulator.open_sockets == 0
+    assert (await fetch(session, emulator, "/identity"))[0] == 200
+
+
+async def test_proxy_ping_burst(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """PING_BURST: a proper upgrade, 20 server pings, then a drop (no close)."""
+    emulator.proxy_mode = ProxyMode.PING_BURST
+    async with connect(session, emulator, autoping=False) as ws:
+        pings = []
+        while (message := await next_message(ws)).type is aiohttp.WSMsgType.PING:
+            pings.append(message.data)
+        assert message.type in ENDED_WITHOUT_CLOSE, message
+    assert pings == [str(number).encode() for number in range(20)]
+
+
+async def test_drop_sockets(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """drop_sockets() cuts every socket without a close frame; the server stays up."""
+    assert emulator.drop_sockets() == 0
+    token = await issue_token(session, emulator)
+    async with connect(session, emulator) as first, connect(session, emulator) as ws:
+        await emulator.wait_open_sockets(2)
+        assert emulator.drop_sockets() == 2
+        for socket in (first, ws):
+            assert (await next_message(socket)).type in ENDED_WITHOUT_CLOSE
+    async with asyncio.timeout(TIMEOUT):
+        await emulator.wait_open_sockets(0)
+    assert (emulator.restarts, emulator.is_accepted(token)) == (0, True)
+    assert (await fetch(session, emulator, "/", token))[0] == 200
+    async with connect(session, emulator, token) as ws:
+        assert await emulator.notify() == 1
+
+
+async def socket_refuses(
+    session: aiohttp.ClientSession, emulator: PlexEmulator, token: str
+) -> int | None:
+    """The status that refuses this token's upgrade, or None when it opens."""
+    try:
+        async with connect(session, emulator, token):
+            return None
+    except aiohttp.WSServerHandshakeError as error:
+        return error.status
+
+
+async def test_socket_refuses_transient(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """The switch: 401 to a transient token on the socket, which / still takes."""
+    transient = await issue_token(session, emulator)
+    assert await socket_refuses(session, emulator, transient) is None
+    emulator.socket_refuses_transient = True
+    assert await socket_refuses(session, emulator, transient) == 401
+    assert await socket_refuses(session, emulator, emulator.owner_token) is None
+    assert await socket_refuses(session, emulator, emulator.shared_token) is None
+    assert (await fetch(session, emulator, "/", transient))[0] == 200
+    emulator.allow_without_auth = True  # a transient token stays refused there
+    assert await socket_refuses(session, emulator, transient) == 401
+    assert await socket_refuses(session, emulator, "anything") is None
+    emulator.socket_refuses_transient = False
+    assert await socket_refuses(session, emulator, transient) is None
+
+
+async def connection_fate(emulator: PlexEmulator) -> str:
+    """What a client meets now: "refused", "dropped" (accepted, no answer), "served"."""
+    try:
+        reader, writer = await asyncio.open_connection(emulator.host, emulator.port)
+    except OSError:
+        return "refused"
+    try:
+        writer.write(b"GET /identity HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        async with asyncio.timeout(TIMEOUT):
+            answer = await reader.read()
+    except ConnectionError:
+        answer = b""
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return "served" if answer.startswith(b"HTTP/1.1 200") else "dropped"
+
+
+async def until_fate(emulator: PlexEmulator, fate: str) -> None:
+    """Poll the port until it behaves as `fate` says (a port state has no event)."""
+    async with asyncio.timeout(TIMEOUT):
+        while await connection_fate(emulator) != fate:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_reboot_starting(
+    hass: HomeAssistant, emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """reboot(starting_for): refused, then accepted and dropped, then served.
+
+    The waits are loop timers: moving Home Assistant's frozen clock moves them.
+    """
+    assert not emulator.rebooting
+    rebooting = asyncio.create_task(emulator.reboot(down_for=600, starting_for=600))
+    await until_fate(emulator, "refused")
+    assert emulator.rebooting
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=601))
+    await until_fate(emulator, "dropped")
+    assert emulator.rebooting
+    dropped = emulator.dropped_while_starting
+    assert dropped >= 1
+    assert (await connection_fate(emulator)) == "dropped"
+    assert emulator.dropped_while_starting == dropped + 1
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await fetch(session, emulator, "/identity")
+    assert not rebooting.done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1202))
+    async with asyncio.timeout(TIMEOUT):
+        await rebooting
+    assert not emulator.rebooting
+    assert (await connection_fate(emulator)) == "served"
+    assert emulator.restarts == 1
+
+
+async def test_stop_interrupts_starting(session: aiohttp.ClientSession) -> None:
+    """stop() while the port accepts and drops: it returns at once, nothing left."""
+    emulator = PlexEmulator()
+    await emulator.start()
+    rebooting = asyncio.create_task(emulator.reboot(down_for=0, starting_for=30))
+    await until_fate(emulator, "dropped")
+    async with asyncio.timeout(0.5):
+        await emulator.stop()
+        await rebooting
+    assert not emulator.rebooting
+    assert (await connection_fate(emulator)) == "refused"

@@ -1,7 +1,7 @@
 """Plex Media Server emulator used by the tests and the dev scripts."""
 
 from tests.plex_emulator.emulator import PlexEmulator, ReceivedRequest
-from tests.plex_emulator.responses import Fault
+from tests.plex_emulator.responses import Fault, ProxyMode
 from tests.plex_emulator.tls import CertificateAuthority
 from tests.plex_emulator.websocket import NOTIFICATIONS_PATH
 
@@ -10,5 +10,6 @@ __all__ = [
     "CertificateAuthority",
     "Fault",
     "PlexEmulator",
+    "ProxyMode",
     "ReceivedRequest",
 ]

@@ -7,14 +7,16 @@ switches, restart() and reboot()) to exercise every error path of the client.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
+import logging
 import math
+import re
 import secrets
-from typing import Any
+from typing import Any, Self, overload
 import uuid
 
 from aiohttp import web
@@ -22,25 +24,53 @@ from aiohttp import web
 from tests.plex_emulator.responses import (
     Attributes,
     Fault,
+    ProxyMode,
     drop,
     faulty_response,
     html_page,
     json_response,
+    proxy_page,
+    proxy_redirect,
     xml_response,
 )
 from tests.plex_emulator.tls import TlsAcceptor, self_signed_pem, server_ssl_context
-from tests.plex_emulator.websocket import NOTIFICATIONS_PATH, NotificationHub
+from tests.plex_emulator.websocket import (
+    NOTIFICATIONS_PATH,
+    PING_BURST,
+    NotificationHub,
+    upgrade_then_cut,
+    wrong_accept,
+)
 
-__all__ = ["Fault", "PlexEmulator", "ReceivedRequest"]
+__all__ = ["Fault", "PlexEmulator", "ProxyMode", "ReceivedRequest"]
+
+_LOGGER = logging.getLogger(__name__)
 
 TRANSIENT_TOKEN_LIFETIME = timedelta(hours=48)
 CONTROL_PREFIX = "/_emulator/"
 JSON_CONTENT_TYPE = "application/json"
 AUTH_ERRORS = {401: (1001, "User could not be authenticated"), 403: (1003, "Forbidden")}
 CLOSE_GRACE = 0.5  # seconds connections get to flush their last bytes at stop()
-SWITCHES = frozenset({"allow_without_auth", "refuse_websockets", "silent_sockets"})
+BOOLEAN_SWITCHES = frozenset(
+    {
+        "allow_without_auth",
+        "refuse_websockets",
+        "silent_sockets",
+        "socket_refuses_transient",
+    }
+)
+SWITCHES = BOOLEAN_SWITCHES | {"proxy_mode"}
+RESTART_FIELDS = frozenset({"down_for", "starting_for"})
+# What the log masks: our transient tokens' shape, and any long token-like run.
+_TOKEN_LIKE = re.compile(r"transient-[0-9A-Za-z-]+|[0-9A-Za-z_~.+/=-]{24,}")
+_MASK = "***"
+_LOGGED_PATH_LENGTH = 200
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The proxy modes that pass our 101 on before they misbehave.
+_UPGRADING_MODES = frozenset(
+    {ProxyMode.CLOSE_AT_ONCE, ProxyMode.BAD_ACCEPT, ProxyMode.PING_BURST}
+)
 
 
 @dataclass(frozen=True)
@@ -70,19 +100,30 @@ def _parse_fault_request(payload: Any) -> tuple[Fault | None, list[str]]:
     return (None if value is None else Fault(value)), paths
 
 
-def _parse_down_for(body: bytes) -> float:
-    """Read {"down_for": seconds} of a restart request; no body means 0."""
-    if not body.strip():
-        return 0.0
-    payload = json.loads(body)
-    if not isinstance(payload, dict) or not set(payload) <= {"down_for"}:
-        raise ValueError('expected {"down_for": seconds}')
-    value = payload.get("down_for", 0)
+def _seconds(payload: Mapping[str, Any], name: str) -> float:
+    """Read one duration field of a control request; absent means 0."""
+    value = payload.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError("down_for must be a number")
+        raise TypeError(f"{name} must be a number")
     if not math.isfinite(value) or value < 0:
-        raise ValueError("down_for must be a finite number >= 0")
+        raise ValueError(f"{name} must be a finite number >= 0")
     return float(value)
+
+
+def _parse_restart(body: bytes) -> tuple[float, float]:
+    """Read {"down_for": s, "starting_for": s} of a restart request; no body: 0, 0."""
+    if not body.strip():
+        return 0.0, 0.0
+    payload = json.loads(body)
+    if not isinstance(payload, dict) or not set(payload) <= RESTART_FIELDS:
+        raise ValueError('expected {"down_for": seconds, "starting_for": seconds}')
+    return _seconds(payload, "down_for"), _seconds(payload, "starting_for")
+
+
+def _parse_empty(body: bytes) -> None:
+    """Accept no body, or an empty JSON object, for controls that take nothing."""
+    if body.strip() and json.loads(body) != {}:
+        raise ValueError("expected no body")
 
 
 async def _close_listener(server: asyncio.Server) -> None:
@@ -99,17 +140,105 @@ async def _close_listener(server: asyncio.Server) -> None:
     server.close()
 
 
-def _parse_switches(payload: Any) -> dict[str, bool]:
-    """Validate a switches request body: known names, boolean values."""
+def _parse_switches(payload: Any) -> dict[str, bool | ProxyMode | None]:
+    """Validate a switches request body: known names, booleans, a proxy mode."""
     if not isinstance(payload, dict) or not set(payload) <= SWITCHES:
         raise ValueError(f"expected an object with some of {sorted(SWITCHES)}")
-    if not all(isinstance(value, bool) for value in payload.values()):
-        raise TypeError("switches take booleans")
-    return payload
+    switches: dict[str, bool | ProxyMode | None] = {}
+    for name, value in payload.items():
+        if name == "proxy_mode":
+            if value is not None and not isinstance(value, str):
+                raise TypeError("proxy_mode takes a string or null")
+            switches[name] = None if value is None else ProxyMode(value)
+        elif isinstance(value, bool):
+            switches[name] = value
+        else:
+            raise TypeError(f"{name} takes a boolean")
+    return switches
+
+
+def _printable(text: str) -> str:
+    """Escape what could forge a log line (line breaks, control characters)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _masked(text: str, tokens: Iterable[str]) -> str:
+    """Hide every token in `text`: the known ones, and anything shaped like one."""
+    for token in tokens:
+        if token:
+            text = text.replace(token, _MASK)
+    return _TOKEN_LIKE.sub(_MASK, text)
+
+
+def _loggable_target(request: web.Request, tokens: Iterable[str]) -> str:
+    """The path and the query's names, never its values: they may hold a token."""
+    target = request.path
+    if request.query:
+        target += "?" + "&".join(f"{name}=" for name in request.query)
+    return _masked(_printable(target), tokens)[:_LOGGED_PATH_LENGTH]
+
+
+class _Switch[T]:
+    """An attribute whose every change goes to the emulator's log."""
+
+    def __init__(self, default: T) -> None:
+        """Remember the value every instance starts with."""
+        self._default = default
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        """Learn the attribute's name, for the log and the per-instance slot."""
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+    def __get__(self, instance: object | None, owner: type) -> Self | T:
+        """Read the instance's value (the default until set)."""
+        if instance is None:
+            return self
+        value: T = instance.__dict__.get(self._name, self._default)
+        return value
+
+    def __set__(self, instance: object, value: T) -> None:
+        """Set the value; log it when it changes."""
+        if value != self.__get__(instance, type(instance)):
+            _LOGGER.info("switch %s: %s", self._name, value)
+        instance.__dict__[self._name] = value
+
+
+class _DropAtOnce(asyncio.Protocol):
+    """What a PMS that is starting does to a connection: accept it, then drop it."""
+
+    def __init__(self, dropped: Callable[[], None]) -> None:
+        """Call `dropped` for each connection, to count and log them."""
+        self._dropped = dropped
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Drop it before a single byte: no answer, no TLS handshake."""
+        assert isinstance(transport, asyncio.Transport), "a TCP server's transport"
+        transport.abort()
+        self._dropped()
 
 
 class PlexEmulator:
     """An in-process PMS with the token rules of a real one and fault injection."""
+
+    # Like a client listed in "allowed without auth": any token, or none, works.
+    allow_without_auth = _Switch(False)
+    # Like a reverse proxy that does not upgrade: the socket path is a 404.
+    refuse_websockets = _Switch(False)
+    # The unknown: no public source says whether PMS takes a transient token on
+    # `/:/websockets/notifications` (every known client opens it with the
+    # account's own token). On, the upgrade answers 401 to any transient token
+    # we issued (live or dead, whatever allow_without_auth says) while `/` still
+    # takes it; owner and shared tokens follow the normal rules.
+    socket_refuses_transient = _Switch(False)
+    # A broken reverse proxy in front of us (see ProxyMode); None: PMS itself.
+    proxy_mode: _Switch[ProxyMode | None] = _Switch(None)
+    # Where ProxyMode.REDIRECT points; None: our own URL, with https.
+    redirect_location: _Switch[str | None] = _Switch(None)
 
     def __init__(
         self,
@@ -135,10 +264,6 @@ class PlexEmulator:
         self.claimed = claimed
         self.https = https
         self.xml_only = False  # answer XML even when JSON is asked for
-        # Like a client listed in "allowed without auth": any token, or none, works.
-        self.allow_without_auth = False
-        # Like a reverse proxy that does not upgrade: the socket path is a 404.
-        self.refuse_websockets = False
         self.transient_tokens: dict[str, datetime] = {}
         self.requests: list[ReceivedRequest] = []
         self.fault: Fault | None = None
@@ -150,6 +275,10 @@ class PlexEmulator:
         self.key_pem = b""  # the private key of certificate_pem
         self._token_requests = 0
         self.issued_tokens: list[str] = []  # every transient token, restarts or not
+        self._issued: set[str] = set()  # the same, to look up
+        self._past_owner_tokens: list[str] = []  # masked in the log too
+        self.dropped_while_starting = 0  # connections a starting reboot dropped
+        self._down = False  # from the port's closing to serving again
         self._clock = clock or _utcnow
         self._hub = NotificationHub(notification_interval)
         self._runner: web.AppRunner | None = None
@@ -165,6 +294,7 @@ class PlexEmulator:
         """Misbehave from now on, on the given paths or on all of them."""
         self.fault = fault
         self.fault_paths = frozenset(paths) if paths else None
+        _LOGGER.info("fault: %s on %s", fault, ", ".join(paths) or "every path")
 
     def restart(self) -> None:
         """Simulate a PMS restart without downtime.
@@ -173,6 +303,10 @@ class PlexEmulator:
         close with 1001 (going away); the closes run in the background.
         """
         self._forget_transient_tokens()
+        _LOGGER.info(
+            "restart: transient tokens forgotten; %d sockets closed with 1001",
+            self.open_sockets,
+        )
         self._hub.close_soon()
 
     def _forget_transient_tokens(self) -> None:
@@ -180,42 +314,105 @@ class PlexEmulator:
         self.transient_tokens.clear()
         self.restarts += 1
 
-    async def reboot(self, down_for: float = 2.0) -> None:
+    async def reboot(self, down_for: float = 2.0, starting_for: float = 0.0) -> None:
         """Restart for real: go down for `down_for` seconds, then listen again.
 
         While down the port refuses connections; open sockets and connections
-        are dropped without a close frame and transient tokens are forgotten.
-        It comes back on the same host, port and certificate, unless stop() is
-        called meanwhile. Returns once listening again.
+        are dropped without a close frame (python-plexapi #836: stopping PMS
+        gives "Connection to remote host was lost") and transient tokens are
+        forgotten. Then, for `starting_for` seconds, the port accepts each
+        connection and drops it at once, as a starting PMS does (PlexTraktSync
+        PR #213: "Connection is already closed" between "Connection refused"
+        during one restart). It comes back on the same host, port and
+        certificate, unless stop() is called meanwhile. Returns once serving
+        again. Every wait is a loop timer, so a frozen clock moves it too.
         """
-        await asyncio.shield(self._begin_reboot(down_for))
+        await asyncio.shield(self._begin_reboot(down_for, starting_for))
 
-    def _begin_reboot(self, down_for: float) -> asyncio.Task[None]:
+    def _begin_reboot(self, down_for: float, starting_for: float) -> asyncio.Task[None]:
         """Run the reboot in a task of ours, so that stop() can wait for it."""
         if self._runner is None or self._rebooting():
             raise RuntimeError("the emulator is not running")
-        task = asyncio.get_running_loop().create_task(self._reboot(down_for))
+        reboot = self._reboot(down_for, starting_for)
+        task = asyncio.get_running_loop().create_task(reboot)
         self._reboot_task = task
         return task
+
+    @property
+    def rebooting(self) -> bool:
+        """Return True from the moment a reboot closes the port until it serves."""
+        return self._down
 
     def _rebooting(self) -> bool:
         """Tell whether a reboot has not finished yet."""
         return self._reboot_task is not None and not self._reboot_task.done()
 
-    async def _reboot(self, down_for: float) -> None:
+    async def _reboot(self, down_for: float, starting_for: float) -> None:
         """Go down, wait (stop() cuts it short), come back on the same address."""
         host, port = self._host, self.port
-        self._forget_transient_tokens()  # in the same step as the port closes
-        await self._shutdown(graceful=False)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._halt.wait(), down_for)
-        if not self._halt.is_set():
+        self._down = True
+        try:
+            self._forget_transient_tokens()  # in the same step as the port closes
+            _LOGGER.info(
+                "reboot: port closed, %d sockets dropped, transient tokens "
+                "forgotten; down for %s s, then starting for %s s",
+                self.open_sockets,
+                down_for,
+                starting_for,
+            )
+            await self._shutdown(graceful=False)
+            if await self._halted_within(down_for):
+                return
+            if starting_for > 0 and await self._starting(host, port, starting_for):
+                return
             await self._listen(host, port)
+            _LOGGER.info("reboot: serving again on %s:%d", host, port)
+        finally:
+            self._down = False
+
+    async def _halted_within(self, seconds: float) -> bool:
+        """Wait `seconds` (a loop timer); tell whether stop() came meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halt.wait(), seconds)
+        if self._halt.is_set():
+            _LOGGER.info("reboot: cut short by stop()")
+        return self._halt.is_set()
+
+    async def _starting(self, host: str, port: int, seconds: float) -> bool:
+        """Accept and drop every connection for `seconds`; True if stopped."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _DropAtOnce(self._dropped_one), host, port, reuse_address=True
+        )
+        _LOGGER.info("reboot: starting, connections are accepted and dropped")
+        try:
+            return await self._halted_within(seconds)
+        finally:
+            await _close_listener(server)
+            await server.wait_closed()  # every connection was aborted already
+
+    def _dropped_one(self) -> None:
+        """Count and log one connection dropped while starting."""
+        self.dropped_while_starting += 1
+        _LOGGER.debug("reboot: starting, dropped a connection")
 
     def revoke_owner_token(self) -> str:
         """Simulate the owner signing out everywhere: the old token stops working."""
+        self._past_owner_tokens.append(self.owner_token)
         self.owner_token = secrets.token_urlsafe(20)
+        _LOGGER.info("owner token revoked: the old one no longer works")
         return self.owner_token
+
+    def drop_sockets(self) -> int:
+        """Cut every notification socket now, without a close frame; return how many.
+
+        The server stays up: this is a proxy's idle timeout (HAProxy's
+        `timeout client 30000`) or a Wi-Fi blip, which end a socket with no
+        close frame just as a dying PMS does (python-plexapi #836).
+        """
+        dropped = self._hub.drop_all()
+        _LOGGER.info("dropped %d sockets without a close frame (server up)", dropped)
+        return dropped
 
     def token_requests(self) -> int:
         """Count delegation requests, to check the client does not over-ask."""
@@ -268,6 +465,8 @@ class PlexEmulator:
         open: a connection lost behind a broken NAT. restart(), reboot() and
         stop() still end it.
         """
+        if silent != self._hub.silent:
+            _LOGGER.info("switch silent_sockets: %s", silent)
         self._hub.silence(silent)
 
     async def notify(self, container: Mapping[str, object] | None = None) -> int:
@@ -350,15 +549,51 @@ class PlexEmulator:
         transient = f"transient-{uuid.uuid4()}"
         self.transient_tokens[transient] = self._clock()
         self.issued_tokens.append(transient)
+        self._issued.add(transient)
         return self._container(request, {"size": 0, "token": transient})
 
     async def _notifications(self, request: web.Request) -> web.StreamResponse:
-        """Upgrade to the notification socket; the token is checked first."""
+        """Upgrade to the notification socket; the token is checked first.
+
+        A proxy mode that answers by itself never lets the request reach us;
+        those that pass a 101 on (cut, pings, a wrong accept) need our 101 first,
+        so the token is checked as usual.
+        """
+        mode = self.proxy_mode
+        if mode is not None and mode not in _UPGRADING_MODES:
+            return self._proxy_answer(request, mode)
         if self.refuse_websockets:
             return html_page(404)
-        if not self._authorized(_token_of(request)):
+        token = _token_of(request)
+        if not self._authorized(token) or self._refused_on_socket(token):
             return self._auth_error(request, 401)
+        if mode is ProxyMode.BAD_ACCEPT:
+            return await wrong_accept(request)
+        if mode is not None:
+            pings = PING_BURST if mode is ProxyMode.PING_BURST else 0
+            response = await upgrade_then_cut(request, pings)
+            _LOGGER.debug("proxy %s: %d pings, then the connection cut", mode, pings)
+            return response
         return await self._hub.serve(request)
+
+    def _refused_on_socket(self, token: str | None) -> bool:
+        """Whether socket_refuses_transient turns this token away."""
+        return self.socket_refuses_transient and token in self._issued
+
+    def _proxy_answer(self, request: web.Request, mode: ProxyMode) -> web.Response:
+        """Answer the upgrade as the broken proxy does, without asking PMS."""
+        if mode is ProxyMode.STATUS_400:
+            return proxy_page(400)
+        if mode is ProxyMode.STATUS_502:
+            return proxy_page(502)
+        if mode is ProxyMode.PLAIN_200:
+            return html_page(200, "Plex Media Server")
+        if mode is ProxyMode.REDIRECT:
+            location = self.redirect_location
+            if location is None:
+                location = f"https://{self._host}:{self.port}{NOTIFICATIONS_PATH}"
+            return proxy_redirect(location)
+        return proxy_redirect(self.url + request.raw_path)  # REDIRECT_LOOP
 
     async def _sleep(self, seconds: float) -> None:
         """Wait, but wake up at stop() so that it never hangs on us."""
@@ -388,21 +623,50 @@ class PlexEmulator:
         except web.HTTPException as error:
             return html_page(error.status)
 
+    def _log_tokens(self) -> list[str]:
+        """The account tokens the log must hide (transient ones have a shape)."""
+        return [self.owner_token, self.shared_token, *self._past_owner_tokens]
+
+    async def _log_response(
+        self, request: web.Request, response: web.StreamResponse
+    ) -> None:
+        """Log each answer as it goes out: method, path (no query values), status."""
+        if request.path.startswith(CONTROL_PREFIX):
+            return
+        target = _loggable_target(request, self._log_tokens())
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            _LOGGER.debug("%s %s -> dropped, no answer", request.method, target)
+        else:
+            _LOGGER.debug("%s %s -> %d", request.method, target, response.status)
+
     async def _control_restart(self, request: web.Request) -> web.StreamResponse:
-        """Restart on behalf of a separate process; {"down_for": s} reboots."""
+        """Restart on behalf of a separate process; a duration reboots.
+
+        {"down_for": s, "starting_for": s}: see reboot(); no body, or zeros,
+        restart() without downtime.
+        """
         try:
-            down_for = _parse_down_for(await request.read())
+            down_for, starting_for = _parse_restart(await request.read())
         except ValueError, TypeError:
             return html_page(400)
         response = web.Response(status=204)
-        if not down_for:
+        if not down_for and not starting_for:
             self.restart()
             return response
         # Answer before the port closes under this very request.
         await response.prepare(request)
         await response.write_eof()
-        self._begin_reboot(down_for)
+        self._begin_reboot(down_for, starting_for)
         return response
+
+    async def _control_drop_sockets(self, request: web.Request) -> web.StreamResponse:
+        """Drop the sockets on behalf of a separate process; tell how many."""
+        try:
+            _parse_empty(await request.read())
+        except ValueError:
+            return html_page(400)
+        return json_response({"dropped": self.drop_sockets()})
 
     async def _control_revoke(self, _request: web.Request) -> web.StreamResponse:
         """Revoke on behalf of a separate process and tell it the new token."""
@@ -423,14 +687,11 @@ class PlexEmulator:
             switches = _parse_switches(await request.json())
         except ValueError, TypeError:
             return html_page(400)
-        self.allow_without_auth = switches.get(
-            "allow_without_auth", self.allow_without_auth
-        )
-        self.refuse_websockets = switches.get(
-            "refuse_websockets", self.refuse_websockets
-        )
-        if "silent_sockets" in switches:
-            self.silence_sockets(switches["silent_sockets"])
+        for name, value in switches.items():
+            if name == "silent_sockets":
+                self.silence_sockets(bool(value))
+            else:
+                setattr(self, name, value)  # a _Switch: logged
         return web.Response(status=204)
 
     async def _control_state(self, _request: web.Request) -> web.StreamResponse:
@@ -445,6 +706,8 @@ class PlexEmulator:
                 "allow_without_auth": self.allow_without_auth,
                 "refuse_websockets": self.refuse_websockets,
                 "silent_sockets": self.silent_sockets,
+                "socket_refuses_transient": self.socket_refuses_transient,
+                "proxy_mode": self.proxy_mode,
             }
         )
 
@@ -455,6 +718,7 @@ class PlexEmulator:
         tool, never something to expose on a network.
         """
         app = web.Application(middlewares=[self._middleware])
+        app.on_response_prepare.append(self._log_response)
         app.router.add_get("/identity", self._identity)
         app.router.add_get("/", self._root)
         app.router.add_get("/security/token", self._security_token)
@@ -463,6 +727,7 @@ class PlexEmulator:
         app.router.add_post(CONTROL_PREFIX + "revoke", self._control_revoke)
         app.router.add_post(CONTROL_PREFIX + "fault", self._control_fault)
         app.router.add_post(CONTROL_PREFIX + "switches", self._control_switches)
+        app.router.add_post(CONTROL_PREFIX + "drop_sockets", self._control_drop_sockets)
         app.router.add_get(CONTROL_PREFIX + "state", self._control_state)
         return app
 

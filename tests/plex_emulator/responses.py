@@ -35,6 +35,50 @@ class Fault(StrEnum):
     UNAUTHORIZED = "unauthorized"
 
 
+class ProxyMode(StrEnum):
+    """How a broken reverse proxy in front of PMS answers the socket's upgrade.
+
+    Only `/:/websockets/notifications` is affected: such proxies pass plain
+    requests on fine, which is why users see "connected" and still no push.
+    """
+
+    # nginx without the Upgrade/Connection lines answers the upgrade 400:
+    # "Tautulli WebSocket :: Handshake status 400" (Tautulli-Issues #28), and
+    # "Handshake status 400 Bad Request ... 'server': 'nginx'" (CrossWatch #40).
+    STATUS_400 = "status_400"
+    # An nginx whose upstream cannot take the upgrade: "AlertListener Error:
+    # Handshake status 502 Bad Gateway" (PlexTraktSync #609).
+    STATUS_502 = "status_502"
+    # The proxy drops the Upgrade and Connection headers (the lines removed in
+    # linuxserver/reverse-proxy-confs #198: "Unable to listen for events") and
+    # what answers the request then sends a plain page: 200, no upgrade.
+    PLAIN_200 = "plain_200"
+    # An http-to-https rule in front of everything (`return 302
+    # https://$host$request_uri`, the nginx setups of Tautulli #1204 and
+    # Tautulli-Issues #61): the upgrade is answered with a redirect.
+    REDIRECT = "redirect"
+    # The same rule behind a TLS terminator that speaks http to it: every answer
+    # points back at the URL just asked for (the classic "too many redirects").
+    REDIRECT_LOOP = "redirect_loop"
+    # A proper 101, then the connection is cut without a close frame: the
+    # repeated "Connection is already closed" right after connecting
+    # (PlexTraktSync PR #213; CrossWatch #40 logs "Watcher is connected" first).
+    CLOSE_AT_ONCE = "close_at_once"
+    # A 101 whose Sec-WebSocket-Accept is not the key's: a middlebox that rewrites
+    # the handshake. RFC 6455 section 4.1: the client must fail the connection.
+    # No public report names this one; it guards the client's handshake check.
+    BAD_ACCEPT = "bad_accept"
+    # A proper 101, a burst of server pings, then a cut without a close frame.
+    # RFC 6455 section 5.5.2 wants a pong for each ping; answering while the
+    # transport closes is what killed the socket task in issue 17 (point 5).
+    # No public report names this one either: it stands for that race.
+    PING_BURST = "ping_burst"
+
+
+# The proxy's own pages: nginx answers with this body and `Server: nginx`.
+NGINX_HEADERS = {"Server": "nginx"}
+
+
 def _xml_value(value: str | int | bool) -> str:
     """PMS writes booleans as 1/0 in XML."""
     if isinstance(value, bool):
@@ -61,6 +105,26 @@ def html_page(status: int, title: str | None = None) -> web.Response:
     text = html.escape(title or f"{status} {HTTPStatus(status).phrase}")
     body = f"<html><head><title>{text}</title></head><body><h1>{text}</h1></body>"
     return web.Response(status=status, text=body + "</html>", content_type="text/html")
+
+
+def proxy_page(status: int) -> web.Response:
+    """Answer a page of the proxy itself, as nginx writes its error pages."""
+    text = f"{status} {HTTPStatus(status).phrase}"
+    body = (
+        f"<html>\r\n<head><title>{text}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{text}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    return web.Response(
+        status=status, text=body, content_type="text/html", headers=NGINX_HEADERS
+    )
+
+
+def proxy_redirect(location: str) -> web.Response:
+    """Answer 302 to `location`, the way an nginx `return 302` rule does."""
+    response = proxy_page(HTTPStatus.FOUND)
+    response.headers["Location"] = location
+    return response
 
 
 def _oversized_parts() -> tuple[bytes, int, bytes]:

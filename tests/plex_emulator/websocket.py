@@ -21,6 +21,9 @@ GOING_AWAY = (WSCloseCode.GOING_AWAY, b"going away")
 CLOSE_TIMEOUT = 2.0  # how long a close frame waits for the client's answer
 STOP_GRACE = 0.25  # how long stop() lets close frames go before cutting sockets
 _ENDED = frozenset({WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+PING_BURST = 20  # server pings a PING_BURST proxy sends before it hangs up
+# A well-formed Sec-WebSocket-Accept that is no key's answer (base64 of 20 zeros).
+WRONG_ACCEPT = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 def sample_activity() -> dict[str, object]:
@@ -49,6 +52,40 @@ def notification_message(container: Mapping[str, object] | None) -> str:
     return json.dumps({"NotificationContainer": dict(container)})
 
 
+def _cut(request: web.Request) -> None:
+    """Abort the connection: no close frame, no FIN handshake of the WebSocket."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def upgrade_then_cut(request: web.Request, pings: int = 0) -> web.StreamResponse:
+    """Answer a proper 101, send `pings` server pings, then cut the connection.
+
+    The bytes are on the wire before the cut: asyncio writes at once to a
+    socket whose buffer is empty, and these few frames never fill it.
+    """
+    ws = web.WebSocketResponse(autoping=False, autoclose=False)
+    await ws.prepare(request)
+    for number in range(pings):
+        with contextlib.suppress(ConnectionError):
+            await ws.ping(str(number).encode())
+    _cut(request)
+    return ws
+
+
+async def wrong_accept(request: web.Request) -> web.StreamResponse:
+    """Answer 101 with a Sec-WebSocket-Accept that does not match the key."""
+    headers = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Accept": WRONG_ACCEPT,
+    }
+    response = web.StreamResponse(status=101, headers=headers)
+    await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
 @dataclass(eq=False)
 class _Socket:
     """One open notification socket and what wakes its handler."""
@@ -60,8 +97,7 @@ class _Socket:
     def drop(self) -> None:
         """Cut the connection without a close frame, as a dying process does."""
         self.wake.set()
-        if self.request.transport is not None:
-            self.request.transport.abort()
+        _cut(self.request)
 
 
 class NotificationHub:
@@ -191,10 +227,11 @@ class NotificationHub:
         code, reason = GOING_AWAY
         await socket.ws.close(code=code, message=reason)
 
-    def drop_all(self) -> None:
-        """Cut every socket without a close frame."""
+    def drop_all(self) -> int:
+        """Cut every socket without a close frame; return how many there were."""
         for socket in self._sockets:
             socket.drop()
+        return len(self._sockets)
 
     def _drop_unclosed(self) -> None:
         """Cut the sockets whose close frame is stuck; spare those flushing it."""
