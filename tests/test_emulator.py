@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from datetime import timedelta
 import json
+import logging
 from pathlib import Path
 import re
 import ssl
@@ -516,25 +517,35 @@ async def test_control_endpoints(
     assert len(emulator.requests) == logged
 
 
-async def test_command_line() -> None:
-    """The CLI prints one parsable line, serves, and exits on SIGTERM."""
+async def start_cli(*options: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Start the CLI with the owner token cli-token; return it and its first line."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.plex_emulator",
-        "--port",
-        "0",
-        "--token",
-        "cli-token",
-        "--name",
-        "Attic",
+        *(sys.executable, "-m", "tests.plex_emulator", "--port", "0"),
+        *("--token", "cli-token", *options),
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        line = (await process.stdout.readline()).decode()
+    return process, line
+
+
+async def stop_cli(process: asyncio.subprocess.Process) -> str:
+    """SIGTERM it, check it exits 0, and return what it wrote to stderr."""
+    if process.returncode is None:
+        process.terminate()
+    async with asyncio.timeout(10):
+        _, errors = await process.communicate()
+    assert process.returncode == 0
+    return errors.decode()
+
+
+async def test_command_line() -> None:
+    """The CLI prints one parsable line, serves, and exits on SIGTERM."""
+    process, line = await start_cli("--name", "Attic")
     try:
-        assert process.stdout is not None
-        async with asyncio.timeout(20):
-            line = (await process.stdout.readline()).decode()
         match = re.fullmatch(
             r"Plex emulator listening on (http://127\.0\.0\.1:(\d+)); "
             r"owner token: cli-token\n",
@@ -552,10 +563,8 @@ async def test_command_line() -> None:
         assert identity["claimed"] is True
         assert server["friendlyName"] == "Attic"
     finally:
-        if process.returncode is None:
-            process.terminate()
-        async with asyncio.timeout(10):
-            assert await process.wait() == 0
+        log = await stop_cli(process)
+    assert " GET " not in log  # requests are logged at debug level only
 
 
 UPGRADE_HEADERS = {
@@ -1245,3 +1254,196 @@ async def test_stop_interrupts_starting(session: aiohttp.ClientSession) -> None:
         await rebooting
     assert not emulator.rebooting
     assert (await connection_fate(emulator)) == "refused"
+
+
+async def test_control_proxy_switches(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """proxy_mode and socket_refuses_transient from another process, validated."""
+    payload = {"proxy_mode": "status_502", "socket_refuses_transient": True}
+    assert (await post(session, emulator, "switches", json=payload))[0] == 204
+    assert emulator.proxy_mode is ProxyMode.STATUS_502
+    assert emulator.socket_refuses_transient
+    state = json.loads((await fetch(session, emulator, "/_emulator/state"))[2])
+    assert (state["proxy_mode"], state["socket_refuses_transient"]) == (
+        "status_502",
+        True,
+    )
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await connect(session, emulator)
+    assert caught.value.status == 502
+    bad_payloads = (
+        {"proxy_mode": "nope"},
+        {"proxy_mode": 1},
+        {"proxy_mode": True},
+        {"proxy_mode": ["redirect"]},
+        {"socket_refuses_transient": "yes"},
+        {"socket_refuses_transient": None},
+        # Nothing of a bad request applies, not even its valid part.
+        {"proxy_mode": "redirect", "silent_sockets": 1},
+    )
+    for bad in bad_payloads:
+        assert (await post(session, emulator, "switches", json=bad))[0] == 400, bad
+    assert emulator.proxy_mode is ProxyMode.STATUS_502
+    payload = {"proxy_mode": None, "socket_refuses_transient": False}
+    assert (await post(session, emulator, "switches", json=payload))[0] == 204
+    assert (emulator.proxy_mode, emulator.socket_refuses_transient) == (None, False)
+    state = json.loads((await fetch(session, emulator, "/_emulator/state"))[2])
+    assert (state["proxy_mode"], state["socket_refuses_transient"]) == (None, False)
+    async with connect(session, emulator) as ws:
+        assert not ws.closed
+
+
+async def test_control_drop_sockets(
+    emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """POST /_emulator/drop_sockets drops them and tells how many; junk is a 400."""
+    async with connect(session, emulator) as ws:
+        await emulator.wait_open_sockets(1)
+        for junk in (b"[1]", b'{"x": 1}', b"{", b"\xff"):
+            assert (await post(session, emulator, "drop_sockets", data=junk))[0] == 400
+        assert emulator.open_sockets == 1
+        status, _, body = await post(session, emulator, "drop_sockets")
+        assert (status, json.loads(body)) == (200, {"dropped": 1})
+        assert (await next_message(ws)).type in ENDED_WITHOUT_CLOSE
+    async with asyncio.timeout(TIMEOUT):
+        await emulator.wait_open_sockets(0)
+    status, _, body = await post(session, emulator, "drop_sockets", json={})
+    assert (status, json.loads(body)) == (200, {"dropped": 0})
+    assert emulator.restarts == 0
+
+
+async def test_control_restart_starting_for(
+    hass: HomeAssistant, emulator: PlexEmulator, session: aiohttp.ClientSession
+) -> None:
+    """The restart control takes starting_for too, validated like down_for."""
+    bad_payloads = (
+        {"starting_for": -1},
+        {"starting_for": "1"},
+        {"down_for": 0, "starting_for": True},
+        {"starting_for": None},
+        {"down_for": 1, "starting_for": 1, "x": 1},
+    )
+    for bad in bad_payloads:
+        assert (await post(session, emulator, "restart", json=bad))[0] == 400, bad
+    assert (await post(session, emulator, "restart", data=b"Infinity"))[0] == 400
+    assert emulator.restarts == 0
+    payload = {"down_for": 0, "starting_for": 600}
+    assert (await post(session, emulator, "restart", json=payload))[0] == 204
+    await until(lambda: is_starting(emulator))
+    assert (emulator.restarts, emulator.rebooting) == (1, True)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=601))
+    await until_fate(emulator, "served")
+    assert not emulator.rebooting
+
+
+@pytest.fixture
+def emulator_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything the emulator logs, requests included."""
+    caplog.set_level(logging.DEBUG, logger="tests.plex_emulator")
+    return caplog
+
+
+def emulator_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The emulator's log lines, without other loggers'."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("tests.plex_emulator")
+    ]
+
+
+async def test_log_records_what_happens(
+    emulator: PlexEmulator,
+    session: aiohttp.ClientSession,
+    emulator_log: pytest.LogCaptureFixture,
+) -> None:
+    """Requests, restarts, reboots, revocations, switches, drops: all logged."""
+    first_owner = emulator.owner_token
+    transient = await issue_token(session, emulator)
+    await fetch(session, emulator, f"/?X-Plex-Token={transient}")
+    async with connect(session, emulator, transient) as ws:
+        await emulator.wait_open_sockets(1)
+        emulator.drop_sockets()
+        await next_message(ws)
+    emulator.restart()
+    await emulator.reboot(down_for=0)
+    second_owner = (json.loads((await post(session, emulator, "revoke"))[2]))[
+        "owner_token"
+    ]
+    switches = {"proxy_mode": "redirect", "allow_without_auth": True}
+    assert (await post(session, emulator, "switches", json=switches))[0] == 204
+    emulator.silence_sockets(True)
+    emulator.socket_refuses_transient = True
+    emulator.socket_refuses_transient = True  # no change: no line
+    emulator.set_fault(Fault.DROP, "/")
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await fetch(session, emulator, "/", second_owner)
+    lines = emulator_lines(emulator_log)
+    for expected in (
+        "GET /security/token?type=&scope= -> 200",
+        "GET /?X-Plex-Token= -> 200",
+        "GET /:/websockets/notifications -> 101",
+        "dropped 1 sockets without a close frame (server up)",
+        "restart: transient tokens forgotten; 0 sockets closed with 1001",
+        "reboot: serving again on 127.0.0.1:" + str(emulator.port),
+        "owner token revoked: the old one no longer works",
+        "switch proxy_mode: redirect",
+        "switch allow_without_auth: True",
+        "switch silent_sockets: True",
+        "switch socket_refuses_transient: True",
+        "fault: drop on /",
+        "GET / -> dropped, no answer",
+    ):
+        assert expected in lines, expected
+    assert lines.count("switch socket_refuses_transient: True") == 1
+    assert not any(line.startswith("POST /_emulator") for line in lines)
+    text = emulator_log.text
+    for token in (first_owner, second_owner, emulator.shared_token, transient):
+        assert token not in text
+
+
+async def test_log_masks_tokens_in_paths(
+    emulator: PlexEmulator,
+    session: aiohttp.ClientSession,
+    emulator_log: pytest.LogCaptureFixture,
+) -> None:
+    """A token in a path, or in a query's name, is masked; line breaks escaped."""
+    # Shorter than a Plex token: only knowing them can mask them.
+    emulator.owner_token, emulator.shared_token = "short-owner", "short-shared"
+    transient = await issue_token(session, emulator)
+    emulator.revoke_owner_token()  # and the old one stays masked
+    for path in (
+        "/library/short-owner/x",
+        "/library/short-shared/x",
+        f"/?{transient}=1",
+        "/a%0aGET%20/forged%20-%3E%20200",
+    ):
+        await fetch(session, emulator, path)
+    lines = emulator_lines(emulator_log)
+    assert lines.count("GET /library/***/x -> 404") == 2
+    assert "GET /?***= -> 401" in lines
+    assert "GET /a\\x0aGET /forged -> 200 -> 404" in lines
+    assert not any(line.startswith("GET /forged") for line in lines)
+    for token in ("short-owner", "short-shared", transient):
+        assert token not in emulator_log.text
+
+
+async def test_command_line_log() -> None:
+    """The CLI's log goes to stderr after the start line: requests, no token."""
+    process, line = await start_cli("--log-level", "debug")
+    try:
+        url = line.split()[4].rstrip(";")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/?X-Plex-Token=cli-token") as response:
+                assert response.status == 200
+            async with session.post(url + "/_emulator/revoke") as response:
+                new_owner = (await response.json())["owner_token"]
+    finally:
+        log = await stop_cli(process)
+    assert re.search(
+        r"^\S+ \S+ DEBUG GET /\?X-Plex-Token= -> 200$", log, re.MULTILINE
+    ), log
+    assert re.search(r"INFO owner token revoked", log), log
+    assert "cli-token" not in log
+    assert new_owner not in log

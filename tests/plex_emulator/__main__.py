@@ -1,17 +1,24 @@
 """Run the Plex emulator as a standalone server, for manual and end-to-end tests.
 
 Usage: python -m tests.plex_emulator [--host H] [--port P] [--token T] [--https]
-[--name NAME] [--allow-without-auth] [--refuse-websockets]. The first line on
-stdout tells the URL and the owner token. The /_emulator/ control endpoints
-(restart, revoke, fault, switches, state) drive it from another process.
+[--name NAME] [--allow-without-auth] [--refuse-websockets] [--log-level L].
+The first line on stdout tells the URL and the owner token; after it, the log
+(restarts, revocations, switches, drops; with debug every request) goes to
+stderr, never with a token. The /_emulator/ control endpoints (restart, revoke,
+fault, switches, drop_sockets, state) drive it from another process.
 """
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 
 from tests.plex_emulator.emulator import PlexEmulator
+
+LOGGER_NAME = "tests.plex_emulator"  # the parent of every module's logger
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+LOG_LEVELS = ("debug", "info", "warning")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +40,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="answer the notification socket with a 404, as a proxy that does not "
         "upgrade",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="info: restarts, revocations, switches and drops; debug: every "
+        "request too (default info, so that benchmarks are not slowed)",
+    )
     return parser.parse_args(argv)
+
+
+def _start_log(level: str) -> None:
+    """Send the emulator's log to stderr, after the start line scripts parse."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 def _emulator(args: argparse.Namespace) -> PlexEmulator:
@@ -61,6 +85,7 @@ async def _serve(args: argparse.Namespace) -> None:
             f"owner token: {emulator.owner_token}\n"
         )
         sys.stdout.flush()
+        _start_log(args.log_level)
         await stop.wait()
     finally:
         await emulator.stop()

@@ -61,8 +61,9 @@ BOOLEAN_SWITCHES = frozenset(
 )
 SWITCHES = BOOLEAN_SWITCHES | {"proxy_mode"}
 RESTART_FIELDS = frozenset({"down_for", "starting_for"})
-# What the log masks: our transient tokens' shape, and any long token-like run.
-_TOKEN_LIKE = re.compile(r"transient-[0-9A-Za-z-]+|[0-9A-Za-z_~.+/=-]{24,}")
+# What the log masks beside the tokens it knows: our transient tokens' shape, and
+# any run as long as a Plex token (20 characters of [A-Za-z0-9_-]) or longer.
+_TOKEN_LIKE = re.compile(r"transient-[0-9A-Za-z-]+|[0-9A-Za-z_-]{20,}")
 _MASK = "***"
 _LOGGED_PATH_LENGTH = 200
 
