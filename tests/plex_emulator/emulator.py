@@ -238,8 +238,6 @@ class PlexEmulator:
     socket_refuses_transient = _Switch(False)
     # A broken reverse proxy in front of us (see ProxyMode); None: PMS itself.
     proxy_mode: _Switch[ProxyMode | None] = _Switch(None)
-    # Where ProxyMode.REDIRECT points; None: our own URL, with https.
-    redirect_location: _Switch[str | None] = _Switch(None)
 
     def __init__(
         self,
@@ -265,6 +263,9 @@ class PlexEmulator:
         self.claimed = claimed
         self.https = https
         self.xml_only = False  # answer XML even when JSON is asked for
+        # Where ProxyMode.REDIRECT points; None: our own URL, with https. Not
+        # logged: a test may put anything in it.
+        self.redirect_location: str | None = None
         self.transient_tokens: dict[str, datetime] = {}
         self.requests: list[ReceivedRequest] = []
         self.fault: Fault | None = None
