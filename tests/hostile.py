@@ -91,3 +91,71 @@ class HostileServer:
         writer.write(self.answer(path, headers))
         await writer.drain()
         writer.close()
+
+
+# A DTD whose entity would become the transient token if the parser read it.
+_DTD_TOKEN = '<!DOCTYPE x [<!ENTITY a "transient-dtd">]><MediaContainer token="&a;"/>'
+_UTF16_DECLARED = f'<?xml version="1.0" encoding="UTF-16"?>{_DTD_TOKEN}'
+
+# Bodies that try to get a DTD, an entity or a processing instruction past the
+# parser, and why each must fail: the message the parser gives.
+_NOT_UTF8 = "Answer is not UTF-8 text"
+_CONTROLS = "Answer holds control characters"
+_REFUSED = "Answer is not a Plex XML document"
+XML_TRICKS: dict[str, tuple[bytes, str]] = {
+    # UTF-16 and UTF-32 without a byte order mark are "valid UTF-8" with NULs.
+    "utf-16le": (_DTD_TOKEN.encode("utf-16-le"), _CONTROLS),
+    "utf-16le-declared": (_UTF16_DECLARED.encode("utf-16-le"), _CONTROLS),
+    "utf-16be": (_DTD_TOKEN.encode("utf-16-be"), _CONTROLS),
+    "utf-32le": (_DTD_TOKEN.encode("utf-32-le"), _CONTROLS),
+    "utf-32be": (_DTD_TOKEN.encode("utf-32-be"), _CONTROLS),
+    # With a byte order mark they are not UTF-8 at all.
+    "utf-16le-bom": (b"\xff\xfe" + _DTD_TOKEN.encode("utf-16-le"), _NOT_UTF8),
+    "utf-16be-bom": (b"\xfe\xff" + _DTD_TOKEN.encode("utf-16-be"), _NOT_UTF8),
+    "utf-32le-bom": (b"\xff\xfe\x00\x00" + _DTD_TOKEN.encode("utf-32-le"), _NOT_UTF8),
+    "utf-32be-bom": (b"\x00\x00\xfe\xff" + _DTD_TOKEN.encode("utf-32-be"), _NOT_UTF8),
+    # In UTF-8, the parser itself stops at the DTD, wherever it stands.
+    "dtd": (_DTD_TOKEN.encode(), _REFUSED),
+    "dtd-after-comment": (f"<!-- Plex -->{_DTD_TOKEN}".encode(), _REFUSED),
+    "dtd-after-declaration-and-comment": (
+        f'<?xml version="1.0"?>\n<!--\n-->\n{_DTD_TOKEN}'.encode(),
+        _REFUSED,
+    ),
+    "lowercase-doctype": (
+        b'<!doctype x><MediaContainer token="t"/>',
+        "Answer is not valid XML",
+    ),
+    "external-entity": (
+        b'<!DOCTYPE x [<!ENTITY a SYSTEM "file:///etc/hostname">]>'
+        b'<MediaContainer token="&a;"/>',
+        _REFUSED,
+    ),
+    "parameter-entity": (
+        b'<!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;]>'
+        b'<MediaContainer token="t"/>',
+        _REFUSED,
+    ),
+    "external-dtd": (
+        b'<!DOCTYPE x SYSTEM "file:///etc/passwd"><MediaContainer token="t"/>',
+        _REFUSED,
+    ),
+    "processing-instruction": (
+        b'<?xml-stylesheet href="x.xsl"?><MediaContainer token="t"/>',
+        _REFUSED,
+    ),
+    # An entity without a DTD is undefined: not XML.
+    "entity-in-attribute": (
+        b'<MediaContainer token="&a;"/>',
+        "Answer is not valid XML",
+    ),
+    # Control characters that the parsers would let through.
+    "nul": (b'<MediaContainer token="t"/>\x00', _CONTROLS),
+    "del-in-json": (
+        b'{"MediaContainer": {"token": "t", "friendlyName": "a\x7f"}}',
+        _CONTROLS,
+    ),
+    "c1-in-xml": (
+        '<MediaContainer token="t" friendlyName="a\x85"/>'.encode(),
+        _CONTROLS,
+    ),
+}

@@ -23,7 +23,7 @@ from custom_components.plex_api.plex import (
     PlexWrongServerError,
 )
 
-from .hostile import Answer, HostileServer, plex_answer, response
+from .hostile import XML_TRICKS, Answer, HostileServer, plex_answer, response
 from .plex_emulator import PlexEmulator
 from .test_client import CLIENT_INFO
 
@@ -134,22 +134,24 @@ async def test_longest_usable_token(session: aiohttp.ClientSession) -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
-    [
-        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "t">]>'
-        '<MediaContainer token="&a;"/>'.encode("utf-16"),
-        '<?xml version="1.0" encoding="UTF-16"?><MediaContainer token="t"/>'.encode(
-            "utf-16"
-        ),
-        b'<!doctype x><MediaContainer token="t"/>',
-        b'<?xml version="1.0"?>\n<!DOCTYPE x SYSTEM "file:///etc/passwd"><x/>',
-        b'<?xml version="1.0" encoding="ISO-8859-1"?><MediaContainer token="\xe9"/>',
-    ],
+    ("body", "message"), list(XML_TRICKS.values()), ids=list(XML_TRICKS)
 )
-async def test_dtd_and_non_utf8_are_response_errors(
-    session: aiohttp.ClientSession, body: bytes
+async def test_xml_tricks_are_response_errors(
+    session: aiohttp.ClientSession, body: bytes, message: str
 ) -> None:
-    """Plex speaks UTF-8 without DTDs: anything else is a PlexResponseError."""
+    """No encoding, DTD, entity or instruction gets a token through the client."""
+    answer = response(body, content_type="text/xml")
+    async with HostileServer(lambda _p, _h: answer) as server:
+        client = PlexClient(session, server.url, OWNER, CLIENT_INFO)
+        with pytest.raises(PlexResponseError) as err:
+            await client.new_transient_token()
+
+    assert str(err.value) == message
+
+
+async def test_latin1_is_a_response_error(session: aiohttp.ClientSession) -> None:
+    """Plex speaks UTF-8: a declared ISO-8859-1 body is not read as such."""
+    body = b'<?xml version="1.0" encoding="ISO-8859-1"?><MediaContainer token="\xe9"/>'
     answer = response(body, content_type="text/xml")
     async with HostileServer(lambda _p, _h: answer) as server:
         client = PlexClient(session, server.url, OWNER, CLIENT_INFO)

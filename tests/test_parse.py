@@ -18,6 +18,8 @@ from custom_components.plex_api.plex import (
     parse_media_container,
 )
 
+from .hostile import XML_TRICKS
+
 ISSUED = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
@@ -52,7 +54,6 @@ def test_json_and_xml_agree() -> None:
         b'{"MediaContainer": []}',
         b"[1, 2]",
         b"{" * 100_000,
-        b'<!DOCTYPE x [<!ENTITY a "b">]><MediaContainer token="&a;"/>',
         b"\xff\xfe{",
     ],
 )
@@ -60,6 +61,28 @@ def test_not_a_media_container(body: bytes) -> None:
     """HTML, truncated, foreign or hostile bodies are response errors."""
     with pytest.raises(PlexResponseError):
         parse_media_container(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"), list(XML_TRICKS.values()), ids=list(XML_TRICKS)
+)
+def test_xml_tricks(body: bytes, message: str) -> None:
+    """Each encoding, DTD, entity or instruction trick fails, and for its reason."""
+    with pytest.raises(PlexResponseError) as err:
+        parse_media_container(body)
+    assert str(err.value) == message
+
+
+def test_entities_plex_uses() -> None:
+    """XML's own entities and character references still read as text."""
+    body = b'<MediaContainer friendlyName="Tom &amp; Jerry&#x27;s &#233;"/>'
+    assert parse_media_container(body) == {"friendlyName": "Tom & Jerry's \xe9"}
+
+
+def test_tab_and_line_breaks_are_not_controls() -> None:
+    """White space that JSON and XML allow is no control character."""
+    body = b'\t{"MediaContainer":\r\n{"token": "t-1"}}\n'
+    assert parse_media_container(body) == {"token": "t-1"}
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 
 from .helpers import SENSOR, TLS, poll, wait_until
@@ -52,6 +53,14 @@ async def fix(client: ClientSessionGenerator, issue_id: str) -> dict[str, Any]:
     return dict(await resp.json())
 
 
+async def submit(client: ClientSessionGenerator, flow_id: str) -> dict[str, Any]:
+    """Submit the fix flow's (empty) form as the frontend does; its answer."""
+    http = await client()
+    resp = await http.post(f"/api/repairs/issues/fix/{flow_id}", json={})
+    assert resp.status == HTTPStatus.OK
+    return dict(await resp.json())
+
+
 async def test_wrong_server_repair(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -77,6 +86,11 @@ async def test_wrong_server_repair(
 
     result = await fix(hass_client, WRONG_SERVER)
 
+    assert result["type"] == "form"
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == {"name": "Living Room Plex"}
+    result = await submit(hass_client, result["flow_id"])
+
     assert result["type"] == "abort"
     assert result["reason"] == "reconfigure"
     flow_id = result["next_flow"][1]
@@ -91,6 +105,54 @@ async def test_wrong_server_repair(
     assert result["reason"] == "reconfigure_successful"
     assert ir.async_get(hass).async_get_issue(DOMAIN, WRONG_SERVER) is None
     assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+
+
+async def test_fix_flow_of_a_deleted_entry(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    elsewhere: PlexEmulator,
+    frozen_time: FrozenDateTimeFactory,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """The entry deleted while its fix flow is open: a translated abort, no crash."""
+    assert await async_setup_component(hass, "repairs", {})
+    await poll(hass, frozen_time)
+    result = await fix(hass_client, WRONG_SERVER)
+    assert result["type"] == "form"
+
+    assert await hass.config_entries.async_remove(init_integration.entry_id)
+    result = await submit(hass_client, result["flow_id"])
+
+    assert result["type"] == "abort"
+    assert result["reason"] == "entry_removed"
+    assert not hass.config_entries.flow.async_progress()
+    strings = await async_get_translations(hass, "en", "issues", [DOMAIN])
+    assert strings[
+        f"component.{DOMAIN}.issues.wrong_server.fix_flow.abort.entry_removed"
+    ]
+
+
+async def test_fix_flow_of_an_issue_left_behind(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> None:
+    """An issue whose entry no longer exists opens to the same abort."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    assert await async_setup_component(hass, "repairs", {})
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "wrong_server_gone",
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="wrong_server",
+        translation_placeholders={"name": "Gone", "url": "http://127.0.0.1:9"},
+        data={"entry_id": "gone"},
+    )
+
+    result = await fix(hass_client, "wrong_server_gone")
+
+    assert result["type"] == "abort"
+    assert result["reason"] == "entry_removed"
 
 
 async def test_wrong_server_at_setup(

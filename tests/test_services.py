@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -17,9 +18,13 @@ from custom_components.plex_api.const import (
     DOMAIN,
 )
 from homeassistant.auth.models import User
-from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_REAUTH,
+    ConfigEntryDisabler,
+)
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, STATE_UNAVAILABLE
-from homeassistant.core import Context, HomeAssistant
+from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN, Context, HomeAssistant
 from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
@@ -264,28 +269,68 @@ async def test_new_token_kept_when_callers_give_up(
 
 
 async def test_no_server_set_up(hass: HomeAssistant) -> None:
-    """Without any Plex server the action says so, translated."""
+    """Without any Plex server the action says so, in Home Assistant's words."""
     assert await async_setup_component(hass, DOMAIN, {})
 
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass)
 
-    assert err.value.translation_domain == DOMAIN
-    assert err.value.translation_key == "no_server"
+    assert err.value.translation_domain == HOMEASSISTANT_DOMAIN
+    assert err.value.translation_key == "service_found_no_config_entry_for_domain"
 
 
 async def test_several_servers_need_a_choice(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """With two servers and none named, the action asks for one."""
+    """With two servers in use and none named, the action asks for one."""
     MockConfigEntry(domain=DOMAIN, unique_id="second", data={}).add_to_hass(hass)
 
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass)
 
-    assert err.value.translation_key == "choose_server"
+    assert err.value.translation_domain == HOMEASSISTANT_DOMAIN
+    assert err.value.translation_key == "service_found_multiple_config_entry_for_domain"
     response = await call_action(hass, config_entry_id=init_integration.entry_id)
     assert response["token"].startswith("transient-")
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param({"source": SOURCE_IGNORE}, id="ignored"),
+        pytest.param({"disabled_by": ConfigEntryDisabler.USER}, id="disabled"),
+    ],
+)
+async def test_ignored_or_disabled_server_is_no_choice(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    second: dict[str, Any],
+) -> None:
+    """A second server the user ignored (found by discovery) or disabled: not asked."""
+    MockConfigEntry(domain=DOMAIN, unique_id="second", data={}, **second).add_to_hass(
+        hass
+    )
+
+    response = await call_action(hass)
+
+    assert emulator.is_accepted(response["token"])
+
+
+async def test_only_server_not_loaded(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The one server in use, unloaded: named as not loaded, without an id too."""
+    await hass.config_entries.async_unload(init_integration.entry_id)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass)
+
+    assert err.value.translation_key == "service_config_entry_not_loaded"
+    assert err.value.translation_placeholders == {
+        "domain": DOMAIN,
+        "entry_title": init_integration.title,
+    }
 
 
 async def test_no_requests_while_reauth_is_pending(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import probatio
+
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.components.repairs.const import FlowType
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry
@@ -70,19 +72,33 @@ def async_remove_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
 
 
 class WrongServerRepairFlow(RepairsFlow):
-    """Lead the user to the entry's reconfigure form: it proves the server."""
+    """Explain, then lead to the entry's reconfigure form: it proves the server."""
 
-    def __init__(self, entry: ConfigEntry) -> None:
-        """Fix this entry."""
-        self._entry = entry
+    def __init__(self, entry_id: str) -> None:
+        """Fix this entry, looked up at each step: it may be deleted meanwhile."""
+        self._entry_id = entry_id
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> RepairsFlowResult:
-        """Open reconfigure; the issue stays until the right server answers."""
+        """Start at the confirmation (the manager passes the issue id as input)."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Say what happened; on submit, open reconfigure (the issue stays)."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is None:
+            return self.async_show_form(
+                step_id="confirm",
+                data_schema=probatio.Schema({}),
+                description_placeholders={"name": markdown_text(entry.title)},
+            )
         result = await self.hass.config_entries.flow.async_init(
-            DOMAIN,
-            context={"source": SOURCE_RECONFIGURE, "entry_id": self._entry.entry_id},
+            DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
         )
         return self.async_abort(
             reason="reconfigure", next_flow=(FlowType.CONFIG_FLOW, result["flow_id"])
@@ -93,6 +109,4 @@ async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
     """The fix flow of a fixable issue (only the wrong server is one)."""
-    entry = hass.config_entries.async_get_entry(str((data or {})["entry_id"]))
-    assert entry is not None, "the issue is removed with its entry"
-    return WrongServerRepairFlow(entry)
+    return WrongServerRepairFlow(str((data or {}).get("entry_id")))

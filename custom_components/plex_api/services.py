@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import probatio
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
@@ -13,7 +11,6 @@ from homeassistant.core import (
     ServiceResponse,
     SupportsResponse,
 )
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 
 from .const import ATTR_FORCE_NEW, DOMAIN, SERVICE_GET_TRANSIENT_TOKEN
@@ -40,21 +37,16 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
 
 def _async_get_entry(call: ServiceCall) -> PlexApiConfigEntry:
-    """The entry the call names, or the only one; translated errors otherwise."""
-    if (entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID)) is None:
-        entries = call.hass.config_entries.async_entries(DOMAIN)
-        if not entries:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="no_server"
-            )
-        if len(entries) > 1:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="choose_server"
-            )
-        entry_id = entries[0].entry_id
-    # Home Assistant's own check: known, of this domain, loaded (translated).
-    entry = service.async_get_config_entry(call.hass, DOMAIN, entry_id)
-    return cast(PlexApiConfigEntry, entry)
+    """The entry the call names, or the only one in use; translated errors otherwise.
+
+    Home Assistant's helper decides: without an id it skips ignored and disabled
+    entries, and it raises core's own translated errors (none set up, several,
+    unknown, not loaded).
+    """
+    entry: PlexApiConfigEntry = service.async_get_config_entry(
+        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
+    )
+    return entry
 
 
 async def _async_get_transient_token(call: ServiceCall) -> ServiceResponse:

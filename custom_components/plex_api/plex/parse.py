@@ -1,11 +1,15 @@
 """Turn a Plex answer body (JSON or XML) into the attributes of its MediaContainer.
 
 One rule for every body: Plex speaks UTF-8, so the body is decoded strictly as
-UTF-8 (a UTF-8 byte order mark is allowed) before anything looks at it. The XML
-parser then reads text, never bytes, so an encoding declaration cannot make it
-load a codec (`encoding="rot_13"`) or read UTF-16, and the search for a DTD runs
-on the same text the parser sees. Plex never sends a DTD: any is refused, which
-keeps entity tricks out. Leading white space is allowed before JSON and XML alike.
+UTF-8 (a UTF-8 byte order mark is allowed) before anything looks at it, and text
+with control characters is refused: UTF-16 or UTF-32 without a byte order mark
+decodes "as UTF-8" with NULs between the letters, and no Plex answer holds a
+control character (tab and line breaks aside). The XML parser then reads that
+text, never bytes, so an encoding declaration cannot make it load a codec.
+Plex never sends a DTD, an entity of its own or a processing instruction: the
+parser (expat, as every Python XML parser) is told to stop at the first of them,
+before it reads a declaration, whatever the encoding it believes in. Leading
+white space is allowed before JSON and XML alike.
 """
 
 from __future__ import annotations
@@ -13,13 +17,29 @@ from __future__ import annotations
 import json
 import re
 from typing import cast
-from xml.etree import ElementTree as ET
+from xml.parsers import expat
 
 from .errors import PlexResponseError
 from .models import Container
 
 MEDIA_CONTAINER = "MediaContainer"
-_DTD = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+# C0 controls but tab, line feed and carriage return; DEL and the C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Every expat callback that sees a DTD, an entity declaration or reference that
+# needs a DTD, or a processing instruction (the XML declaration is none).
+_REFUSED_HANDLERS = (
+    "StartDoctypeDeclHandler",
+    "EntityDeclHandler",
+    "UnparsedEntityDeclHandler",
+    "NotationDeclHandler",
+    "ExternalEntityRefHandler",
+    "SkippedEntityHandler",
+    "ProcessingInstructionHandler",
+)
+
+
+class _RefusedMarkupError(Exception):
+    """The document uses markup that Plex never sends."""
 
 
 def parse_media_container(body: bytes) -> Container:
@@ -37,11 +57,14 @@ def parse_media_container(body: bytes) -> Container:
 
 
 def _decode(body: bytes) -> str:
-    """Decode strictly as UTF-8, the only encoding Plex uses."""
+    """Decode strictly as UTF-8, the only encoding Plex uses; refuse controls."""
     try:
-        return body.decode("utf-8-sig")
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PlexResponseError("Answer is not UTF-8 text") from None
+    if _CONTROL.search(text):
+        raise PlexResponseError("Answer holds control characters")
+    return text
 
 
 def _parse_json(text: str) -> Container:
@@ -55,13 +78,27 @@ def _parse_json(text: str) -> Container:
     return cast(Container, container)
 
 
+def _refuse(*_args: object) -> None:
+    raise _RefusedMarkupError
+
+
 def _parse_xml(text: str) -> Container:
-    if _DTD.search(text):
-        raise PlexResponseError("Answer is not a Plex XML document")
+    """The root element's tag and attributes, read by an expat that refuses DTDs."""
+    elements: list[tuple[str, dict[str, str]]] = []
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    for handler in _REFUSED_HANDLERS:
+        setattr(parser, handler, _refuse)
+    parser.StartElementHandler = lambda tag, attributes: elements.append(
+        (tag, attributes)
+    )
     try:
-        root = ET.fromstring(text)  # noqa: S314 - text without DTD, size capped
-    except ET.ParseError, ValueError:
+        parser.Parse(text, True)
+    except _RefusedMarkupError:
+        raise PlexResponseError("Answer is not a Plex XML document") from None
+    except expat.ExpatError:
         raise PlexResponseError("Answer is not valid XML") from None
-    if root.tag != MEDIA_CONTAINER:
+    tag, attributes = elements[0]  # a well-formed document has a root element
+    if tag != MEDIA_CONTAINER:
         raise PlexResponseError("Answer has no MediaContainer")
-    return dict(root.attrib)
+    return attributes
