@@ -521,10 +521,13 @@ async def test_reconfigure_form(
     assert result["description_placeholders"]["name"] == "Living Room Plex"
 
 
-async def test_reconfigure_keeps_the_token(
+async def test_reconfigure_reloads(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:
-    """Same server, still accepting the token: no new token, no unavailability."""
+    """Reconfigured: the entry reloads (no in-place change can race an unload).
+
+    A new token from the same server, proven at the new settings.
+    """
     tokens = emulator.token_requests()
     result = await init_integration.start_reconfigure_flow(hass)
 
@@ -537,7 +540,7 @@ async def test_reconfigure_keeps_the_token(
     assert result["reason"] == "reconfigure_successful"
     assert init_integration.data[CONF_VERIFY_SSL] is False
     assert init_integration.state is ConfigEntryState.LOADED
-    assert emulator.token_requests() == tokens
+    assert emulator.token_requests() == tokens + 1
     assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
     assert (await call_action(hass))["token"] == emulator.issued_tokens[-1]
 

@@ -126,8 +126,8 @@ def lost_and_back(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
         for r in caplog.records
         if r.name == f"custom_components.{DOMAIN}"
     ]
-    lost = sum("Error fetching" in m for m in messages)
-    back = sum("Fetching" in m and "recovered" in m for m in messages)
+    lost = sum(m.startswith("Lost ") for m in messages)
+    back = sum(" is back" in m for m in messages)
     return lost, back
 
 
@@ -312,7 +312,7 @@ async def test_tls_certificate_mismatch(
         )
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await hass.async_block_till_done(wait_background_tasks=True)
         assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
 
         await emulator.stop()

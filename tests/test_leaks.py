@@ -245,7 +245,10 @@ async def test_shown_token_stays_out_of_the_database(
         assert all(
             r.name.startswith("homeassistant.")
             and r.levelno == logging.DEBUG
-            and f"<Event state_changed[L]: entity_id={SENSOR}," in r.getMessage()
+            and any(
+                f"<Event {event}[L]: entity_id={SENSOR}," in r.getMessage()
+                for event in ("state_changed", "state_reported")
+            )
             for r in leaking
         )
     assert any(token in FORMATTER.format(r) for r in debug_everywhere)

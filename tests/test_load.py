@@ -23,6 +23,7 @@ from homeassistant.util import dt as dt_util
 from .helpers import call_action, poll
 from .plex_emulator import PlexEmulator
 
+NOTIFICATIONS = "/:/websockets/notifications"
 CALLERS = 200
 DAYS = 30
 POLLS_PER_DAY = int(timedelta(days=1) / UPDATE_INTERVAL)
@@ -50,13 +51,13 @@ async def test_concurrent_plain_calls(
     init_integration: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """200 simultaneous calls on a stale check: at most one check request."""
+    """200 simultaneous calls on a stale check: one check (the server proven first)."""
     frozen_time.tick(timedelta(seconds=61))
     before = len(emulator.requests)
 
     responses = await asyncio.gather(*(call_action(hass) for _ in range(CALLERS)))
 
-    assert [r.path_qs for r in emulator.requests[before:]] == ["/"]
+    assert [r.path_qs for r in emulator.requests[before:]] == ["/identity", "/"]
     tokens = {response["token"] for response in responses}
     assert len(tokens) == 1
     assert emulator.is_accepted(tokens.pop())
@@ -70,12 +71,14 @@ async def test_thirty_days(
 ) -> None:
     """30 days, restarts sprinkled in: rotation on time, no dead token, budget kept.
 
-    Budget per day (24 h rotation age): one request per poll (288 polls); a
-    new token costs two more (the poll's request is `/identity`, then the
-    token and its proof on `/`), a restart one more still (the refused check).
-    From day 15 automations also call the action mid-interval (its check is
-    then older than a minute): each such call costs one check, and moves the
-    next poll five minutes on.
+    Budget per day (24 h rotation age, no socket here): two requests per poll
+    (288 polls: `/identity`, as nothing else proves the address between two
+    polls, then the check); a new token costs one more (the token, then its
+    proof on `/` instead of the check), a restart one more still (the refused
+    check). The refused socket is tried again now and then (`/identity`, then
+    the upgrade). From day 15 automations also call the action mid-interval
+    (its check is then older than a minute): each such call costs a check
+    (two requests), and moves the next poll five minutes on.
     """
     # The loop's debug mode records a traceback for every callback; over 30 days
     # of polls that is most of the run time, and this test is about the schedule.
@@ -86,6 +89,7 @@ async def test_thirty_days(
     requests: Counter[int] = Counter()
     tokens: Counter[int] = Counter()
     calls: Counter[int] = Counter()
+    upgrades: Counter[int] = Counter()
     start = issued_at = dt_util.utcnow()
     index = 0
 
@@ -114,13 +118,23 @@ async def test_thirty_days(
             assert expires_at is not None
             assert expires_at - dt_util.utcnow() > timedelta(hours=23)
         requests[day] += len(emulator.requests) - before
+        upgrades[day] += sum(
+            r.path_qs == NOTIFICATIONS for r in emulator.requests[before:]
+        )
         tokens[day] += emulator.token_requests() - before_tokens
         index += 1
 
     assert sum(restarts.values()) == 9
     assert sum(calls.values()) > 100
     for day in range(DAYS):
-        budget = POLLS_PER_DAY + 2 * tokens[day] + restarts[day] + calls[day]
+        assert upgrades[day] <= 26, day  # after 15, 30, 60 minutes, then hourly
+        budget = (
+            2 * POLLS_PER_DAY
+            + tokens[day]
+            + restarts[day]
+            + 2 * calls[day]
+            + 2 * upgrades[day]
+        )
         if day < DAYS // 2:
             assert requests[day] == budget, day
         assert requests[day] <= budget, day

@@ -1,7 +1,8 @@
-"""The notification socket: a Plex restart noticed within seconds, not minutes.
+"""The notification socket against a PMS and a network that behave like real ones.
 
-These tests run in real time (no frozen clock) unless they need the heartbeat:
-the reconnect backoff is a matter of seconds.
+Every test runs on the frozen clock: time moves only when a test moves it, in
+steps, and each step lets the loopback I/O already on the wire finish. So the
+figures (seconds, counts over an hour) are simulated time, never wall time.
 """
 
 from __future__ import annotations
@@ -9,32 +10,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
-from http import HTTPStatus
 import logging
-import time
 from typing import Any
 
+from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from custom_components.plex_api.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_track_state_change_event
-from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
-from .helpers import SENSOR, call_action, wait_until
-from .plex_emulator import Fault, PlexEmulator
+from .helpers import SENSOR, call_action, choose_token_form
+from .plex_emulator import Fault, PlexEmulator, ProxyMode
 
 NOTIFICATIONS = "/:/websockets/notifications"
-WAIT = 10  # seconds: generous bound on waits that should take far less
+TOKEN_PATH = "/security/token?type=delegation&scope=all"
 
 
 @pytest.fixture(autouse=True)
@@ -52,41 +52,42 @@ def no_token_in_the_log(
     assert [secret for secret in secrets if secret in log] == []
 
 
-@pytest.fixture
-async def push_entry(
-    hass: HomeAssistant, push_emulator: PlexEmulator, config_entry: MockConfigEntry
-) -> AsyncIterator[MockConfigEntry]:
-    """The entry set up against a server whose notification socket is open."""
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    async with asyncio.timeout(WAIT):
-        await push_emulator.wait_open_sockets(1)
-    yield config_entry
-    await hass.config_entries.async_unload(config_entry.entry_id)
+async def settle() -> None:
+    """Let what is already on the loopback wire be read and answered."""
+    for _ in range(60):
+        await asyncio.sleep(0)
 
 
-@pytest.fixture
-def sensor_states(hass: HomeAssistant) -> asyncio.Queue[str]:
-    """Every new state of the token sensor, as it happens."""
-    states: asyncio.Queue[str] = asyncio.Queue()
-
-    @callback
-    def changed(event: Event[EventStateChangedData]) -> None:
-        if (state := event.data["new_state"]) is not None:
-            states.put_nowait(state.state)
-
-    async_track_state_change_event(hass, SENSOR, changed)
-    return states
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float
+) -> None:
+    """Move the frozen clock on by `seconds`, in steps, letting I/O finish."""
+    for _ in range(round(seconds / step)):
+        freezer.tick(step)
+        async_fire_time_changed(hass)
+        await settle()
 
 
-async def next_state(states: asyncio.Queue[str], wanted: str | None = None) -> str:
-    """Wait for the sensor's next state (other than `wanted`'s opposite)."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            state = await states.get()
-            if wanted is None or (state == STATE_UNAVAILABLE) == (
-                wanted == STATE_UNAVAILABLE
-            ):
-                return state
+async def advance_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    done: Callable[[], Awaitable[bool] | bool],
+    *,
+    step: float = 0.5,
+    limit: float = 600,
+) -> float:
+    """Move the clock on until `done()`; the simulated seconds it took."""
+    waited = 0.0
+    while True:
+        result = done()
+        if result if isinstance(result, bool) else await result:
+            return waited
+        if waited >= limit:
+            raise AssertionError(f"not done within {limit} simulated seconds")
+        freezer.tick(step)
+        async_fire_time_changed(hass)
+        await settle()
+        waited += step
 
 
 def upgrades(emulator: PlexEmulator) -> list[str]:
@@ -98,412 +99,528 @@ def upgrades(emulator: PlexEmulator) -> list[str]:
     ]
 
 
+def sensor_state(hass: HomeAssistant) -> str:
+    """The token sensor's state."""
+    state = hass.states.get(SENSOR)
+    assert state is not None
+    return state.state
+
+
 type Diagnostics = Callable[[], Awaitable[dict[str, Any]]]
 
 
 @pytest.fixture
-async def diagnostics(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    config_entry: MockConfigEntry,
-) -> Diagnostics:
-    """Read the coordinator part of the entry's diagnostics, over one HTTP client."""
-    assert await async_setup_component(hass, "diagnostics", {})
-    client = await hass_client()
-    path = f"/api/diagnostics/config_entry/{config_entry.entry_id}"
+def diagnostics(hass: HomeAssistant, config_entry: MockConfigEntry) -> Diagnostics:
+    """Read the coordinator part of the entry's diagnostics (empty while not loaded).
+
+    The diagnostics platform itself, not its HTTP view: an access token
+    would expire as the clock moves on for hours.
+    """
 
     async def read() -> dict[str, Any]:
-        response = await client.get(path)
-        assert response.status == HTTPStatus.OK
-        coordinator: dict[str, Any] = (await response.json())["data"]["coordinator"]
+        data = await async_get_config_entry_diagnostics(hass, config_entry)
+        coordinator: dict[str, Any] = data.get("coordinator", {})
         return coordinator
 
     return read
 
 
-async def test_socket_up_means_rare_polls(
+@pytest.fixture
+async def connected(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    push_entry: MockConfigEntry,
+    config_entry: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
     diagnostics: Diagnostics,
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry set up, its notification socket open."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+
+    async def up() -> bool:
+        return (await diagnostics()).get("push") == "connected"
+
+    await advance_until(hass, frozen_time, up)
+    yield config_entry
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+def push_state(diagnostics: Diagnostics, wanted: str) -> Callable[[], Awaitable[bool]]:
+    """A condition: the socket's state in diagnostics is `wanted`."""
+
+    async def condition() -> bool:
+        return (await diagnostics()).get("push") == wanted
+
+    return condition
+
+
+async def test_socket_up_means_rare_checks(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """With the socket open, the token is checked hourly, not every 5 minutes."""
-    coordinator = await diagnostics()
+    """With the socket open, one check an hour: `/` alone (the socket proves it)."""
+    token = push_emulator.issued_tokens[-1]
+    before = len(push_emulator.requests)
 
-    assert coordinator["push"] == "connected"
-    assert coordinator["update_interval_seconds"] == 3600
-    assert upgrades(push_emulator) == [push_emulator.issued_tokens[-1]]
+    await advance(hass, frozen_time, 3 * 3600, step=60)
+
+    paths = [r.path_qs for r in push_emulator.requests[before:]]
+    assert paths == ["/", "/", "/"]
+    assert push_emulator.issued_tokens[-1] == token
+    assert upgrades(push_emulator) == [token]
 
 
+@pytest.mark.parametrize("allow_without_auth", [False, True])
 async def test_restart_gives_a_new_token_within_seconds(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    push_entry: MockConfigEntry,
-    sensor_states: asyncio.Queue[str],
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
+    caplog: pytest.LogCaptureFixture,
+    allow_without_auth: bool,
 ) -> None:
-    """A real restart: a new working token, on the sensor, soon after it is back.
+    """A real restart: dropped sockets, a closed port, then accept-and-drop.
 
-    No poll and no action call: the closed socket alone triggers it.
+    Sockets end without a close frame, the port refuses for a while, then
+    accepts connections and drops them while the server starts. A new
+    working token within seconds of the server being back, also where
+    the server accepts any token (checks alone could never tell); one restart,
+    however often the starting server dropped connections; INFO lines only.
     """
+    push_emulator.allow_without_auth = allow_without_auth
     old = push_emulator.issued_tokens[-1]
+    caplog.clear()
 
-    await push_emulator.reboot(down_for=1.0)
-    back = time.monotonic()
-    async with asyncio.timeout(WAIT):
-        await push_emulator.wait_open_sockets(1)
-        while (await next_state(sensor_states)) == STATE_UNAVAILABLE:
-            pass
-    latency = time.monotonic() - back
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=8, starting_for=3))
+    await advance_until(hass, frozen_time, lambda: sensor_state(hass) == "unavailable")
+    await advance_until(hass, frozen_time, reboot.done, limit=30)
+    took = await advance_until(
+        hass, frozen_time, lambda: push_emulator.issued_tokens[-1] != old
+    )
 
+    assert took <= 5
+    assert push_emulator.dropped_while_starting > 0
     new = push_emulator.issued_tokens[-1]
-    assert new != old
     assert push_emulator.is_accepted(new)
-    assert latency < 5
-    assert upgrades(push_emulator)[-1] == new  # the socket reopened with it
-    response = await call_action(hass)
-    assert response["token"] == new
+    assert not push_emulator.is_accepted(old)
+    await advance_until(hass, frozen_time, push_state(diagnostics, "connected"))
+    assert upgrades(push_emulator) == [old, new]
+    assert sensor_state(hass) != STATE_UNAVAILABLE
+    assert (await call_action(hass))["token"] == new
+    ours = [
+        r
+        for r in caplog.records
+        if r.name.startswith("custom_components") and r.levelno >= logging.INFO
+    ]
+    assert [r.levelno for r in ours] == [
+        logging.INFO,  # went away
+        logging.INFO,  # back, with a new token
+    ]
+    assert "with a new transient token" in ours[-1].getMessage()
 
 
-async def test_allowed_without_auth_never_hands_out_a_dead_token(
+async def test_action_during_a_restart_waits_for_it(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    push_entry: MockConfigEntry,
-    sensor_states: asyncio.Queue[str],
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """A server that accepts any token: after a restart, no token from before it.
-
-    Its checks would say any token is fine; only the closed socket tells. While
-    it is away the action fails (translated); once back, a new token.
-    """
-    push_emulator.allow_without_auth = True
+    """An action called 2 s into an 8 s restart answers once the server is back."""
     old = push_emulator.issued_tokens[-1]
-    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=1.0))
-    assert await next_state(sensor_states, STATE_UNAVAILABLE) == STATE_UNAVAILABLE
-    handed_out: list[str] = []
-    errors: set[str | None] = set()
+    push_emulator.allow_without_auth = True  # only the socket tells the restart
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=8))
+    await advance(hass, frozen_time, 2, step=0.5)
 
-    while not handed_out:
-        try:
-            handed_out.append((await call_action(hass))["token"])
-        except HomeAssistantError as err:
-            errors.add(err.translation_key)
-            await asyncio.sleep(0.1)
+    calls = [asyncio.ensure_future(call_action(hass)) for _ in range(3)]
+    await advance_until(hass, frozen_time, lambda: all(c.done() for c in calls))
     await reboot
 
-    assert errors == {"cannot_connect"}
-    assert handed_out[0] != old
-    assert push_emulator.is_accepted(handed_out[0])
-    assert not push_emulator.is_accepted(old)
+    tokens = {call.result()["token"] for call in calls}
+    assert len(tokens) == 1
+    token = tokens.pop()
+    assert token != old
+    assert push_emulator.is_accepted(token)
 
 
-async def test_refused_sockets_mean_polling(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    diagnostics: Diagnostics,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """A proxy that refuses WebSockets: 5-minute polls, said once in the log."""
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-
-    coordinator = await diagnostics()
-    assert coordinator["push"] == "refused"
-    assert coordinator["update_interval_seconds"] == 300
-    said = [r for r in caplog.records if "no notification socket" in r.getMessage()]
-    assert len(said) == 1
-    assert said[0].levelno == logging.WARNING
-
-
-async def test_unload_closes_the_socket(
-    hass: HomeAssistant, push_emulator: PlexEmulator, push_entry: MockConfigEntry
-) -> None:
-    """Unloading closes the socket and leaves no task behind."""
-    assert await hass.config_entries.async_unload(push_entry.entry_id)
-
-    async with asyncio.timeout(WAIT):
-        await push_emulator.wait_open_sockets(0)
-
-
-async def test_closed_by_the_server_costs_a_new_token(
-    hass: HomeAssistant, push_emulator: PlexEmulator, push_entry: MockConfigEntry
-) -> None:
-    """A close frame from the server, as when it shuts down: a new token.
-
-    Even when the server would accept the old one (it skips token checks here).
-    """
-    push_emulator.allow_without_auth = True
-    old = push_emulator.issued_tokens[-1]
-
-    push_emulator.restart()  # closes every socket with 1001, port stays open
-    async with asyncio.timeout(WAIT):
-        await push_emulator.wait_open_sockets(0)
-        await push_emulator.wait_open_sockets(1)
-
-    new = push_emulator.issued_tokens[-1]
-    assert new != old
-    assert upgrades(push_emulator)[-1] == new
-    assert (await call_action(hass))["token"] == new
-
-
-@pytest.mark.parametrize("fault", [Fault.DROP, Fault.SERVER_ERROR])
-async def test_socket_cannot_connect_then_can(
+async def test_action_during_a_long_restart_says_so(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    fault: Fault,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """The socket's upgrade fails (dropped, 5xx): retried until it opens."""
-    push_emulator.set_fault(fault, NOTIFICATIONS)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await wait_until(lambda: len(upgrades(push_emulator)) >= 2)
+    """A restart longer than the wait: a translated "restarting", never a token."""
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=60))
+    await advance(hass, frozen_time, 2, step=0.5)
 
-    push_emulator.set_fault(None)
-    async with asyncio.timeout(WAIT):
-        await push_emulator.wait_open_sockets(1)
-    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
-    await hass.config_entries.async_unload(config_entry.entry_id)
+    call = asyncio.ensure_future(call_action(hass))
+    waited = await advance_until(hass, frozen_time, call.done)
 
-
-async def test_owner_token_refused_stops_the_socket(
-    hass: HomeAssistant,
-    push_emulator: PlexEmulator,
-    push_entry: MockConfigEntry,
-    diagnostics: Diagnostics,
-) -> None:
-    """A restart after the owner token was revoked: reauth, and no retry storm."""
-    push_emulator.revoke_owner_token()
-    push_emulator.restart()
-
-    await wait_until(lambda: any(push_entry.async_get_active_flows(hass, {"reauth"})))
-    for _ in range(100):  # the listener resumes after the failed refresh
-        if (await diagnostics())["push"] == "stopped":
-            break
-        await asyncio.sleep(0)
-    requests = len(push_emulator.requests)
-
-    assert (await diagnostics())["push"] == "stopped"
-    assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
-    await asyncio.sleep(1)  # the backoff would have retried by now
-    assert len(push_emulator.requests) == requests
+    assert 13 <= waited <= 16
+    with pytest.raises(HomeAssistantError) as err:
+        call.result()
+    assert err.value.translation_key == "restarting"
+    await advance_until(hass, frozen_time, reboot.done, limit=120)
 
 
-async def advance_until(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    done: Callable[[], Awaitable[bool]],
-    step: float = 0.5,
-) -> None:
-    """Move the frozen clock on in steps until `done()` (two minutes at most).
-
-    Each step lets the loop turn a few times, so that answers already on the
-    wire (the emulator is in this loop) are read before the clock moves again.
-    """
-    for _ in range(int(120 / step)):
-        if await done():
-            return
-        freezer.tick(step)
-        async_fire_time_changed(hass)
-        for _ in range(10):
-            await asyncio.sleep(0)
-    raise AssertionError("not done within two simulated minutes")
-
-
-async def test_silent_socket_is_noticed(
+@pytest.mark.parametrize(
+    "mode",
+    [
+        ProxyMode.STATUS_400,
+        ProxyMode.STATUS_502,
+        ProxyMode.PLAIN_200,
+        ProxyMode.REDIRECT,
+        ProxyMode.REDIRECT_LOOP,
+        ProxyMode.CLOSE_AT_ONCE,
+        ProxyMode.BAD_ACCEPT,
+        ProxyMode.PING_BURST,
+    ],
+)
+async def test_broken_proxy_stays_bounded(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
     config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
     diagnostics: Diagnostics,
+    caplog: pytest.LogCaptureFixture,
+    mode: ProxyMode,
 ) -> None:
-    """A socket that died without a close frame: noticed by the heartbeat.
+    """A proxy that breaks the upgrade, for a simulated hour: bounded, said once.
 
-    The server still answers and still accepts the token: a check and a new
-    socket, no new token.
+    At most 60 upgrades and 6 new tokens; polling every 5 minutes, said once
+    as a warning; the token handed out is always a live one.
     """
-
-    async def state_is(wanted: str) -> bool:
-        return (await diagnostics())["push"] == wanted
-
+    push_emulator.proxy_mode = mode
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await advance_until(hass, frozen_time, lambda: state_is("connected"))
+    tokens = len(push_emulator.issued_tokens)
+    handed_out: list[str] = []
+
+    for _ in range(12):
+        await advance(hass, frozen_time, 300, step=5)
+        handed_out.append((await call_action(hass))["token"])
+
+    assert len(upgrades(push_emulator)) <= 60
+    assert len(push_emulator.issued_tokens) - tokens <= 6
+    assert all(push_emulator.is_accepted(token) for token in handed_out[-1:])
+    assert (await diagnostics())["push"] == "polling"
+    said = [r for r in caplog.records if "no notification socket" in r.getMessage()]
+    assert [r.levelno for r in said if r.levelno >= logging.WARNING] == [
+        logging.WARNING
+    ]
+    assert sensor_state(hass) != STATE_UNAVAILABLE
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_redirect_never_carries_the_token(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    push_emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """An upgrade redirected to another origin: nothing is sent there."""
+    elsewhere: list[web.Request] = []
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(request)
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    push_emulator.proxy_mode = ProxyMode.REDIRECT
+    push_emulator.redirect_location = f"http://127.0.0.1:{port}{NOTIFICATIONS}"
+    try:
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await advance(hass, frozen_time, 3600, step=5)
+        assert upgrades(push_emulator)
+    finally:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await runner.cleanup()
+
+    assert elsewhere == []
+
+
+async def test_half_open_socket_is_replaced_within_30_seconds(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
+) -> None:
+    """A socket whose path died (nothing arrives): noticed by the heartbeat.
+
+    The server still answers and still accepts the token: a new socket, no
+    new token.
+    """
     token = push_emulator.issued_tokens[-1]
-    start = dt_util.utcnow()
-
     push_emulator.silence_sockets()
-    await advance_until(hass, frozen_time, lambda: state_is("reconnecting"))
-    noticed = dt_util.utcnow() - start
-    push_emulator.silence_sockets(False)
-    await advance_until(hass, frozen_time, lambda: state_is("connected"))
 
-    assert timedelta(seconds=30) < noticed <= timedelta(seconds=60)
+    noticed = await advance_until(
+        hass, frozen_time, push_state(diagnostics, "reconnecting"), step=0.5
+    )
+    push_emulator.silence_sockets(False)
+    await advance_until(hass, frozen_time, push_state(diagnostics, "connected"))
+
+    assert 15 < noticed <= 30
     assert push_emulator.issued_tokens[-1] == token
     assert upgrades(push_emulator) == [token, token]
-    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
-    await hass.config_entries.async_unload(config_entry.entry_id)
+    assert sensor_state(hass) != STATE_UNAVAILABLE
 
 
-async def test_sockets_that_keep_dying_mean_polling(
+async def test_drops_without_a_close_frame_cost_no_token(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
+    connected: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
     diagnostics: Diagnostics,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Three short-lived sockets in a row: push is given up for 5-minute polls."""
+    """A proxy's idle timeout or a Wi-Fi blip, the server up: verified, kept.
 
-    async def state_is(wanted: str) -> bool:
-        return (await diagnostics())["push"] == wanted
-
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-
-    async def not_connected() -> bool:
-        return (await diagnostics())["push"] != "connected"
-
-    for _ in range(3):
-        await advance_until(hass, frozen_time, lambda: state_is("connected"))
-        push_emulator.silence_sockets()
-        await advance_until(hass, frozen_time, not_connected)
-        push_emulator.silence_sockets(False)
-    await advance_until(hass, frozen_time, lambda: state_is("refused"))
-
-    coordinator = await diagnostics()
-    assert coordinator["update_interval_seconds"] == 300
-    assert len(upgrades(push_emulator)) == 3
-    assert (await diagnostics())["push"] == "refused"
-    assert "the notification socket kept dropping" in caplog.text
-    await hass.config_entries.async_unload(config_entry.entry_id)
-
-
-async def test_precautionary_tokens_are_capped(
-    hass: HomeAssistant, push_emulator: PlexEmulator, push_entry: MockConfigEntry
-) -> None:
-    """A server closing its socket again and again: at most 6 tokens an hour.
-
-    Past the cap a closed socket costs a check, not a token; the check still
-    catches a dead token on a server that checks tokens.
+    Until the server is verified nothing is handed out; then the same token,
+    on a new socket.
     """
-    push_emulator.allow_without_auth = True  # so only the cap decides
-    tokens = len(push_emulator.issued_tokens)
+    token = push_emulator.issued_tokens[-1]
 
-    for _ in range(8):
-        push_emulator.restart()
-        async with asyncio.timeout(WAIT):
-            await push_emulator.wait_open_sockets(0)
-            await push_emulator.wait_open_sockets(1)
+    assert push_emulator.drop_sockets() == 1
+    await advance_until(hass, frozen_time, lambda: len(upgrades(push_emulator)) == 2)
+    await advance_until(hass, frozen_time, push_state(diagnostics, "connected"))
 
-    assert len(push_emulator.issued_tokens) == tokens + 6
-    assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+    assert push_emulator.issued_tokens[-1] == token
+    assert upgrades(push_emulator) == [token, token]
+    assert (await call_action(hass))["token"] == token
 
 
-async def test_notifications_are_read(
+async def test_flapping_then_push_comes_back(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
-    push_entry: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
 ) -> None:
-    """What the server says is read (and only logged, at debug level)."""
-    caplog.set_level(logging.DEBUG, logger="custom_components.plex_api")
+    """Sockets dropped again and again: polling for a while, then push again.
 
-    assert await push_emulator.notify({"type": "timeline", "size": 1}) == 1
-    await wait_until(lambda: "Plex notification: timeline" in caplog.text)
+    Never given up for good: once the network holds, the socket is back by
+    itself, without a reload. A flapping hour stays within 60 upgrades and
+    6 new tokens.
+    """
+    tokens = len(push_emulator.issued_tokens)
+    for _ in range(360):  # an hour of drops, every 10 seconds
+        push_emulator.drop_sockets()
+        await advance(hass, frozen_time, 10, step=2)
+    assert (await diagnostics())["push"] == "polling"
+    assert len(upgrades(push_emulator)) <= 60
+    assert len(push_emulator.issued_tokens) - tokens <= 6
 
+    await advance_until(
+        hass, frozen_time, push_state(diagnostics, "connected"), step=10, limit=3600
+    )
+    await advance(hass, frozen_time, 600, step=10)
+    assert (await diagnostics())["push"] == "connected"
     assert push_emulator.open_sockets == 1
 
 
-async def test_long_outage_slows_the_retries(
+async def test_failed_check_with_the_socket_up_recovers_within_a_minute(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hourly check fails (a 5xx) while the socket stays up.
+
+    Not a restart (no new token), and not an hour unavailable: checked again
+    within a minute.
+    """
+    token = push_emulator.issued_tokens[-1]
+    push_emulator.set_fault(Fault.SERVER_ERROR, "/")
+    await advance_until(
+        hass,
+        frozen_time,
+        lambda: sensor_state(hass) == STATE_UNAVAILABLE,
+        step=60,
+        limit=3700,
+    )
+    push_emulator.set_fault(None)
+
+    took = await advance_until(
+        hass, frozen_time, lambda: sensor_state(hass) != STATE_UNAVAILABLE, step=1
+    )
+
+    assert took <= 60
+    assert push_emulator.issued_tokens[-1] == token
+    assert push_emulator.open_sockets == 1
+    ours = [r for r in caplog.records if r.name.startswith("custom_components")]
+    assert not [r for r in ours if r.levelno >= logging.ERROR]
+
+
+async def test_socket_refusing_the_transient_token_takes_the_owner_token(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
     config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
     diagnostics: Diagnostics,
 ) -> None:
-    """Quick retries for the first minutes of an outage, then every 30 seconds."""
+    """Nobody knows whether PMS takes a transient token on the socket: both work.
 
-    async def connected() -> bool:
-        return (await diagnostics())["push"] == "connected"
-
-    async def sensor_unavailable() -> bool:
-        return hass.states.get(SENSOR).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
-
+    Refused there while `/` accepts it: the entry's own token opens the
+    socket (its server was proven just before), and push works.
+    """
+    push_emulator.socket_refuses_transient = True
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await advance_until(hass, frozen_time, connected)
+
+    await advance_until(hass, frozen_time, push_state(diagnostics, "connected"))
+
+    transient = push_emulator.issued_tokens[-1]
+    assert upgrades(push_emulator) == [transient, push_emulator.owner_token]
+    assert push_emulator.open_sockets == 1
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_no_token_reaches_a_replacement_server(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """The socket is lost and another server takes the address: it gets no token.
+
+    Not the owner token, not the transient one (our server's key for 48 h).
+    """
     port = push_emulator.port
     await push_emulator.stop()
-    await advance_until(hass, frozen_time, sensor_unavailable)
-    for _ in range(70):  # six simulated minutes in 5-second steps
-        frozen_time.tick(5)
-        async_fire_time_changed(hass)
-        for _ in range(10):
-            await asyncio.sleep(0)
-    await push_emulator.start(port=port)
-    back = dt_util.utcnow()
-
-    await advance_until(hass, frozen_time, connected, step=1)
-
-    waited = dt_util.utcnow() - back
-    assert timedelta(seconds=3) < waited <= timedelta(seconds=31)
-    await hass.config_entries.async_unload(config_entry.entry_id)
-
-
-async def test_socket_refusing_a_valid_token_means_polling(
-    hass: HomeAssistant,
-    push_emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    diagnostics: Diagnostics,
-) -> None:
-    """The socket answers 401 to a token `/` accepts: no socket for that server.
-
-    The check first (a dead token would be replaced); then, as it stays the
-    same token, polling every 5 minutes; and a made-up token on `/`, which
-    this server refuses: it checks tokens, so no repair issue.
-    """
-    push_emulator.set_fault(Fault.UNAUTHORIZED, NOTIFICATIONS)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-
-    await wait_until(lambda: len(push_emulator.requests) >= 7)
-    for _ in range(100):
-        if (await diagnostics())["push"] == "refused":
-            break
-        await asyncio.sleep(0.01)
-
-    assert (await diagnostics())["update_interval_seconds"] == 300
-    paths = [r.path_qs for r in push_emulator.requests[3:]]
-    assert paths == [NOTIFICATIONS, "/identity", "/", "/"]
-    assert ir.async_get(hass).issues == {}
-    await hass.config_entries.async_unload(config_entry.entry_id)
-
-
-async def test_changed_entry_refused_before_the_socket(
-    hass: HomeAssistant,
-    push_emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    diagnostics: Diagnostics,
-) -> None:
-    """A changed entry whose server refuses the token: no socket, reauth asked.
-
-    The socket opens only after the refresh verified the server; here the
-    refresh ends in re-authentication, and so does the socket's listener.
-    """
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await push_emulator.wait_open_sockets(1)
-    push_emulator.revoke_owner_token()
-    push_emulator.restart()  # every token gone: a new one is needed, and refused
-    await push_emulator.wait_open_sockets(0)
-
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, "verify_ssl": False}
+    other = PlexEmulator(
+        owner_token=push_emulator.owner_token, machine_identifier="f00d" * 10
     )
+    await other.start(port=port)
+    other.refuse_websockets = False
+    try:
+        await advance(hass, frozen_time, 1800, step=5)
+    finally:
+        await other.stop()
 
-    async def stopped() -> bool:
-        return (await diagnostics())["push"] == "stopped"
+    assert other.requests
+    assert all("X-Plex-Token" not in r.headers for r in other.requests)
+    assert sensor_state(hass) == STATE_UNAVAILABLE
 
-    for _ in range(200):
-        if await stopped():
-            break
-        await asyncio.sleep(0.05)
-    assert await stopped()
-    assert any(config_entry.async_get_active_flows(hass, {"reauth"}))
-    assert push_emulator.open_sockets == 0
-    await hass.config_entries.async_unload(config_entry.entry_id)
+
+async def test_owner_token_refused_means_reauth_and_quiet(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A restart after the owner token was revoked: reauth, then no retry storm."""
+    push_emulator.revoke_owner_token()
+    push_emulator.restart()
+
+    await advance_until(
+        hass,
+        frozen_time,
+        lambda: any(connected.async_get_active_flows(hass, {SOURCE_REAUTH})),
+    )
+    requests = len(push_emulator.requests)
+    await advance(hass, frozen_time, 600, step=5)
+
+    assert len(push_emulator.requests) - requests <= 2  # polls stop with reauth
+    assert sensor_state(hass) == STATE_UNAVAILABLE
+
+
+async def test_reauth_with_the_same_token_brings_the_entry_back(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
+) -> None:
+    """A passing 401, then the user re-enters the very same token: back to work.
+
+    Storing unchanged data calls no update listener: the flow reloads.
+    """
+    push_emulator.set_fault(Fault.UNAUTHORIZED, "/", "/security/token")
+    push_emulator.restart()
+    await advance_until(
+        hass,
+        frozen_time,
+        lambda: any(connected.async_get_active_flows(hass, {SOURCE_REAUTH})),
+    )
+    push_emulator.set_fault(None)
+    flow = connected.async_get_active_flows(hass, {SOURCE_REAUTH})
+    flow_id = next(iter(flow))["flow_id"]
+    await choose_token_form(hass, flow_id)
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_TOKEN: connected.data[CONF_TOKEN]}
+    )
+    await advance_until(hass, frozen_time, push_state(diagnostics, "connected"))
+
+    assert result["reason"] == "reauth_successful"
+    assert connected.state is ConfigEntryState.LOADED
+    assert sensor_state(hass) != STATE_UNAVAILABLE
+    assert push_emulator.open_sockets == 1
+
+
+async def test_unload_closes_the_socket(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Unloading closes the socket and leaves no task or timer behind."""
+    assert await hass.config_entries.async_unload(connected.entry_id)
+
+    await advance_until(hass, frozen_time, lambda: push_emulator.open_sockets == 0)
+    upgrades_before = len(upgrades(push_emulator))
+    await advance(hass, frozen_time, 3600, step=60)
+    assert len(upgrades(push_emulator)) == upgrades_before
+
+
+async def test_notification_text_reaches_the_log_only_as_a_plain_word(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server can echo a token into a notification, or forge a log line."""
+    token = push_emulator.issued_tokens[-1]
+    assert await push_emulator.notify({"type": "timeline"}) == 1
+    assert await push_emulator.notify({"type": f"x\nERROR forged {token}"}) == 1
+    await advance(hass, frozen_time, 1, step=0.5)
+
+    assert "Plex notification: timeline" in caplog.text
+    assert "Plex notification: (unrecognised)" in caplog.text
+    assert "forged" not in caplog.text
+
+
+async def test_closed_by_the_server_costs_a_new_token(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
+) -> None:
+    """A close frame (going away), the port still open: a precautionary token.
+
+    Even where the server would accept the old one (it skips token checks);
+    capped at 6 an hour however often it happens.
+    """
+    push_emulator.allow_without_auth = True
+    tokens = len(push_emulator.issued_tokens)
+    start = dt_util.utcnow()
+
+    for _ in range(8):
+        push_emulator.restart()  # closes every socket with 1001
+        await advance_until(hass, frozen_time, lambda: push_emulator.open_sockets == 0)
+        await advance_until(
+            hass, frozen_time, push_state(diagnostics, "connected"), limit=1200
+        )
+
+    assert dt_util.utcnow() - start < timedelta(hours=1)
+    assert len(push_emulator.issued_tokens) - tokens == 6
+    assert sensor_state(hass) != STATE_UNAVAILABLE

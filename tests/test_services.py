@@ -216,6 +216,7 @@ async def test_rotation_due_is_never_handed_out(
         config_entry, options={CONF_ROTATION_HOURS: 1}
     )
     assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
     old = (await call_action(hass))["token"]
     frozen_time.tick(timedelta(minutes=59, seconds=30))
     assert (await call_action(hass))["token"] == old  # checked: still the same

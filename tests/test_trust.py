@@ -68,13 +68,18 @@ async def test_replacement_after_a_refused_check(
     replacement: PlexEmulator,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """The replacement refuses the old token: no owner token, no reauth."""
+    """Another server at the address gets no token at all: /identity comes first.
+
+    Neither the owner token nor the transient one (which would open our
+    server to it for up to 48 hours); no reauth either.
+    """
     owner = init_integration.data["token"]
 
     await poll(hass, frozen_time)
 
     assert not owner_token_sent(replacement, owner)
-    assert [r.path_qs for r in replacement.requests] == ["/", "/identity"]
+    assert [r.path_qs for r in replacement.requests] == ["/identity"]
+    assert all("X-Plex-Token" not in r.headers for r in replacement.requests)
     assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
     assert not any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
     with pytest.raises(HomeAssistantError) as err:
@@ -96,7 +101,8 @@ async def test_replacement_at_rotation(
 
     await poll(hass, frozen_time)
 
-    assert [r.path_qs for r in replacement.requests] == ["/identity"]
+    assert {r.path_qs for r in replacement.requests} == {"/identity"}
+    assert all("X-Plex-Token" not in r.headers for r in replacement.requests)
     assert not owner_token_sent(replacement, owner)
     assert hass.states.get(SENSOR).state == STATE_UNAVAILABLE
 

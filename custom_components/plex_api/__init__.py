@@ -26,22 +26,23 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> bool:
     """A first token from the entry's own server (3 requests), the sensor, push."""
     client = await async_create_client(hass, entry.data)
+    entry.async_on_unload(client.close)
     coordinator = PlexApiCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    coordinator.push.start()
+    coordinator.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: PlexApiConfigEntry) -> None:
-    """Reconfigure, reauth, options or a discovered address: applied in place.
+    """Options apply in place: no new token, no unavailable sensor.
 
-    No reload: the sensor stays available and the token in hand is kept when
-    the server still accepts it.
+    A change of address or token comes from a flow that reloads the entry
+    (reauth, reconfigure, discovery), so this listener sees only options.
     """
-    await entry.runtime_data.async_apply_entry()
+    entry.runtime_data.async_update_listeners()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> bool:

@@ -173,7 +173,7 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
         )
         if entry is not None:
             updates = await self._async_moved(entry, address)
-            self._abort_if_unique_id_configured(updates=updates, reload_on_update=False)
+            self._abort_if_unique_id_configured(updates=updates, reload_on_update=True)
         await self.async_set_unique_id(machine_identifier)
         self._discovered = address
         self._discovered_name = printable(

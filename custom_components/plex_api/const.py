@@ -27,17 +27,18 @@ REQUEST_TIMEOUT: Final = 10.0
 # is at most this late; with it, the poll is only a safety net.
 UPDATE_INTERVAL: Final = timedelta(minutes=5)
 PUSH_UPDATE_INTERVAL: Final = timedelta(minutes=60)
-# aiohttp pings this often and ends a socket whose pong is 15 s late.
-HEARTBEAT: Final = 30.0
-# Reconnecting after the socket closed: quickly while a restart is likely (the
-# server back within seconds), then every 30 s once it has been down 5 minutes.
-RECONNECT_DELAYS: Final = (0.5, 1.0, 2.0, 3.0)
+# A failed check while the socket is up: the server runs, so retry soon.
+FAILED_CHECK_RETRY: Final = 30.0
+# The server away (a restart, most likely): checked again quickly at first,
+# every 3 s for 5 minutes (a restart is noticed within seconds of its end),
+# then every 30 s.
+OUTAGE_RETRIES: Final = (0.5, 1.0, 2.0)
+OUTAGE_RETRY: Final = 3.0
 LONG_OUTAGE: Final = timedelta(minutes=5)
-LONG_OUTAGE_DELAY: Final = 30.0
-# A socket that keeps ending this soon while the server answers (a proxy that
-# drops it, a server that ignores pings) is given up for polling after 3 times.
-SHORT_SESSION: Final = timedelta(minutes=10)
-MAX_SHORT_SESSIONS: Final = 3
+SLOW_OUTAGE_RETRY: Final = 30.0
+# An action called while the socket says the server went away waits this long
+# (seconds) for it to be back before it fails.
+RESTART_WAIT: Final = 15.0
 # New tokens taken only as a precaution (after an outage, a socket closed by
 # the server) are capped, so a flapping link cannot become a token storm.
 MAX_PRECAUTIONARY_TOKENS_PER_HOUR: Final = 6

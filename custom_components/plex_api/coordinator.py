@@ -1,14 +1,23 @@
-"""The transient-token lifecycle: check it, replace it when dead, due or retired."""
+"""The token lifecycle: the only scheduler of checks, and the socket's owner.
+
+The notification listener (plex/notifications.py) keeps the socket open and
+says how each session ended; this module decides what that means for the
+token: nothing is handed out until the server is verified again, and a new
+token follows when the server was away or refuses the current one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum
-from typing import override
+from enum import StrEnum
+import logging
+from typing import Any, override
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
+from homeassistant.const import CONF_TOKEN, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -19,27 +28,53 @@ from .const import (
     CONF_ROTATION_HOURS,
     DEFAULT_ROTATION_HOURS,
     DOMAIN,
+    FAILED_CHECK_RETRY,
     LOGGER,
+    LONG_OUTAGE,
     MAX_CHECK_AGE,
     MAX_PRECAUTIONARY_TOKENS_PER_HOUR,
+    OUTAGE_RETRIES,
+    OUTAGE_RETRY,
     PUSH_UPDATE_INTERVAL,
+    RESTART_WAIT,
+    SLOW_OUTAGE_RETRY,
+    UNCHECKED_PROBE,
     UPDATE_INTERVAL,
 )
-from .helpers import async_create_client, error_key
+from .helpers import error_key
 from .plex import (
+    ANSWERED,
+    ListenerState,
+    NotificationListener,
     PlexAuthenticationError,
     PlexClient,
     PlexConnectionError,
     PlexError,
+    PlexStatusError,
     PlexTimeoutError,
     PlexWrongServerError,
     ServerInfo,
+    SessionEnd,
     TransientToken,
 )
-from .push import PushListener
-from .repairs import async_right_server, async_wrong_server
+from .repairs import async_checks_skipped, async_right_server, async_wrong_server
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
+
+
+class TokenReason(StrEnum):
+    """Why the current token was taken (the token event's type)."""
+
+    SETUP = "setup"  # the entry was set up (or reloaded)
+    RESTART = "restart"  # the server restarted: every earlier token is dead
+    REFUSED = "refused"  # the server stopped accepting the token
+    ROTATION = "rotation"  # the rotation age was reached; earlier tokens still work
+    FORCED = "forced"  # force_new, or a caller needed a longer-lived token
+    ADDRESS = "address"  # a new address or owner token (reconfigure, reauth)
+
+
+# After these, earlier tokens no longer work.
+EARLIER_TOKENS_DEAD = frozenset({TokenReason.RESTART, TokenReason.REFUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +84,31 @@ class PlexApiData:
     server: ServerInfo
     token: TransientToken
     checked_at: datetime
+    reason: TokenReason = TokenReason.SETUP
 
 
-class Doubt(IntEnum):
-    """Why the current token may not be handed out before the server is verified."""
+@dataclass(slots=True)
+class _Outage:
+    """A run of failed updates: logged once when it starts, once when it ends."""
 
-    NONE = 0
-    DROPPED = 1  # the socket dropped: verify the server and check the token
-    RESTART = 2  # the server was away or closed the socket: take a new token
+    since: datetime
+    away: bool  # unreachable (a restart?) rather than answering wrongly
+    attempts: int = 0
+    warned: bool = False
 
 
 class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     """Keeps one working transient token per Plex server.
 
     Every update goes through the coordinator's own refresh, which runs one at a
-    time: the timer's, the notification socket's, and the action's, which shares
-    one refresh task between its callers (a caller that gives up does not
-    cancel it; unloading does).
+    time: the timer's, the socket's, and the action's, which shares one refresh
+    task between its callers (a caller that gives up does not cancel it;
+    unloading does).
+
+    Trust boundary: no token goes to the address unless `/identity` named the
+    entry's server since the last moment the address could have changed hands
+    (the socket was lost, a request failed, a new address); an open socket,
+    opened right after such a proof, keeps proving it.
     """
 
     config_entry: PlexApiConfigEntry
@@ -83,14 +126,24 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             always_update=False,
         )
         self.client = client
-        # What the client was built from: a change is applied in place.
-        self._connection = dict(entry.data)
-        self.push = PushListener(self)
+        self.listener = NotificationListener(
+            client.notifications, self, self._spawn_session
+        )
         # A token that must not be handed out again (force_new asked for another).
         self._retired: TransientToken | None = None
-        self._doubt = Doubt.NONE
         self._precautions: list[datetime] = []
         self._refresh_task: asyncio.Task[None] | None = None
+        # The socket is open and the server was proven since: no /identity needed.
+        self._proven = False
+        self._losses = 0  # sockets ended so far
+        self._unverified = False  # a socket ended: verify before handing out
+        self._restart_likely = False  # take a new token at the next contact
+        self._ready = False  # verified and checked: the socket may open
+        self._settled = asyncio.Event()  # what the action waits for after a loss
+        self._socket_refused: str | None = None  # a token `/` took, the socket not
+        self._push_off = False  # polling for a while: no socket here
+        self._push_off_before = False
+        self._outage: _Outage | None = None
 
     def __repr__(self) -> str:
         """Name the entry only; the data holds a token."""
@@ -106,91 +159,159 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
 
     @property
     def machine_identifier(self) -> str:
-        """The entry's server: the only one that may get the owner token."""
+        """The entry's server: the only one that may get a token of ours."""
         return str(self.config_entry.unique_id)
 
-    async def async_get_token(self, *, force_new: bool = False) -> PlexApiData:
+    @property
+    def live(self) -> bool:
+        """Whether the notification socket is up (restarts noticed in seconds)."""
+        return self.listener.state is ListenerState.CONNECTED
+
+    @callback
+    def async_start(self) -> None:
+        """Open the socket; unloading (or Home Assistant stopping) closes it."""
+        self.config_entry.async_on_unload(self.listener.stop)
+        self.config_entry.async_on_unload(
+            self.hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_STOP, lambda _event: self.listener.stop()
+            )
+        )
+        self.listener.start()
+
+    def _spawn_session(self, session: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A socket session runs in a task of the entry's: unloading cancels it."""
+        return self.config_entry.async_create_background_task(
+            self.hass, session, f"{DOMAIN} notifications"
+        )
+
+    async def async_get_token(
+        self, *, force_new: bool = False, min_valid_for: timedelta | None = None
+    ) -> PlexApiData:
         """Return a token that works now, for the action.
 
         A token last checked over a minute ago is checked first; one due for
-        rotation, retired by `force_new`, or in doubt after the socket closed
-        is replaced or verified. Raises a translated HomeAssistantError when no
-        working token can be had.
+        rotation, retired by `force_new`, expiring within `min_valid_for`, or
+        in doubt after the socket ended is replaced or verified. While the
+        socket says the server went away, the call waits for it (shared by
+        every caller) for a while. Raises a translated HomeAssistantError when
+        no working token can be had.
         """
         if force_new:
             self._retired = self.data.token
-        while (data := self._usable()) is None:
+        deadline = asyncio.get_running_loop().time() + RESTART_WAIT
+        while (data := self._usable()) is None or not _lasts(data, min_valid_for):
+            if data is not None:
+                self._retired = data.token  # too short-lived for this caller
+            elif self._unverified:
+                await self._async_wait_for_server(deadline)
+                continue
             await self._async_shared_refresh()
         return data
 
-    @callback
-    def async_socket_open(self) -> None:
-        """The socket is up: a restart would close it, so poll only rarely."""
-        self.update_interval = PUSH_UPDATE_INTERVAL
+    def socket_ready(self) -> bool:
+        """Whether the server is verified and the token checked since a loss."""
+        return self._ready
 
-    @callback
-    def async_socket_lost(self, *, restart_likely: bool) -> None:
-        """The socket ended: hand nothing out until the server is verified."""
-        self._doubt = max(
-            self._doubt, Doubt.RESTART if restart_likely else Doubt.DROPPED
-        )
+    async def socket_token(self) -> str:
+        """The token for the next socket: `/identity` right before the upgrade.
 
-    @callback
-    def async_push_refused(self) -> None:
-        """No socket here: every restart must be found by the 5-minute check."""
-        self.update_interval = UPDATE_INTERVAL
-
-    async def async_apply_entry(self) -> None:
-        """The entry changed (reconfigure, reauth, options): apply it in place.
-
-        A new address or owner token gets a new client; the token in hand is
-        kept if the (same) server still accepts it. Options only re-render.
+        The entry's own token if the socket refused a transient one that `/`
+        accepts (its server was proven just now).
         """
-        if self.config_entry.data == self._connection:
+        await self.client.verify(self.machine_identifier)
+        token = self.data.token.token
+        if token == self._socket_refused:
+            return str(self.config_entry.data[CONF_TOKEN])
+        return token
+
+    @callback
+    def socket_opened(self) -> None:
+        """The socket is up: a restart would end it, so checks are rare."""
+        self._proven = True
+        self.update_interval = PUSH_UPDATE_INTERVAL
+        self._schedule_refresh()
+        async_checks_skipped(self.hass, self.config_entry, skipped=False)
+        if self._push_off:
+            LOGGER.info("%s: live updates are back", self.name)
+        self._push_off = False
+        self.async_update_listeners()
+
+    @callback
+    def socket_closed(self, end: SessionEnd, *, polling: bool) -> None:
+        """A session ended: hand nothing out until the server is verified."""
+        LOGGER.debug("%s: notification socket ended: %s", self.name, end.value)
+        self._proven = False
+        self.update_interval = UPDATE_INTERVAL
+        if polling:
+            self._polling(end)
+        if end in ANSWERED:  # the server answered over HTTP: no doubt
             self.async_update_listeners()
             return
-        self._connection = dict(self.config_entry.data)
-        self.client = await async_create_client(self.hass, self._connection)
-        self._doubt = max(self._doubt, Doubt.DROPPED)
-        await self.async_refresh()  # the server verified before the socket opens
-        self.push.start()
+        self._losses += 1
+        self._unverified = True
+        self._ready = False
+        self._settled.clear()
+        if end is SessionEnd.CLOSED:  # a close frame: the server is going away
+            self._restart_likely = True
+        if (
+            end is SessionEnd.TOKEN_REFUSED
+            and self.data.token.token != (self.config_entry.data[CONF_TOKEN])
+        ):
+            self._socket_refused = self.data.token.token
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_refresh(), f"{DOMAIN} verify"
+        )
+        self.async_update_listeners()
+
+    def _polling(self, end: SessionEnd) -> None:
+        """No push for a while: say so once, and tell a server that hides restarts."""
+        if not self._push_off:
+            self._push_off = True
+            # A warning the first time only: a proxy that lets an upgrade
+            # through now and then would otherwise repeat it all day.
+            LOGGER.log(
+                logging.INFO if self._push_off_before else logging.WARNING,
+                "%s: no notification socket (%s); checking the token every 5 "
+                "minutes, and trying the socket again now and then",
+                self.name,
+                end.value,
+            )
+            self._push_off_before = True
+            self.config_entry.async_create_background_task(
+                self.hass, self._async_probe_checks(), f"{DOMAIN} probe"
+            )
 
     @override
     async def _async_update_data(self) -> PlexApiData:
         """Check the token (one request); replace it when dead, due or retired."""
+        losses = self._losses
         try:
             data = await self._async_check_or_replace()
         except PlexAuthenticationError as err:
+            self._ready = False
+            self._settled.set()
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
         except PlexError as err:
-            if isinstance(err, PlexConnectionError | PlexTimeoutError):
-                # Away for a while: it may come back restarted, tokens gone.
-                self._doubt = Doubt.RESTART
-            url = str(self.client.base_url.origin())
-            if isinstance(err, PlexWrongServerError):
-                async_wrong_server(self.hass, self.config_entry, url)
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key=error_key(err),
-                translation_placeholders={"url": url},
-            ) from err
-        self._doubt = Doubt.NONE
-        async_right_server(self.hass, self.config_entry)
+            raise self._failed(err, losses) from err
+        self._succeeded(data, losses)
         return data
 
     async def _async_check_or_replace(self) -> PlexApiData:
         """Whatever the current token needs, in as few requests as possible."""
-        current = self.data
-        if current is None or self._must_replace(current.token):
-            return await self._async_new_token()
-        if self._doubt is not Doubt.NONE:
-            identity = await self.client.identity()
-            _expect_server(identity.machine_identifier, self.machine_identifier)
-            if self._doubt is Doubt.RESTART and self._may_take_precaution():
-                LOGGER.debug("%s may have restarted: a new token", self.name)
-                return await self._async_new_token()
+        if not self._proven:
+            await self.client.verify(self.machine_identifier)
+        current: PlexApiData | None = self.data  # None before the first token
+        if current is None:
+            return await self._async_new_token(TokenReason.SETUP)
+        if current.token is self._retired:
+            return await self._async_new_token(TokenReason.FORCED)
+        if dt_util.utcnow() - current.token.issued_at >= self.rotation_age:
+            return await self._async_new_token(TokenReason.ROTATION)
+        if self._restart_likely and self._may_take_precaution():
+            LOGGER.debug("%s may have restarted: a new token", self.name)
+            return await self._async_new_token(TokenReason.RESTART)
         server = await self.client.check_token(current.token.token)
         if server is None:
             LOGGER.info(
@@ -198,20 +319,95 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 "getting a new one",
                 self.name,
             )
-            return await self._async_new_token()
+            reason = TokenReason.RESTART if self._restart_likely else None
+            return await self._async_new_token(reason or TokenReason.REFUSED)
         _expect_server(server.machine_identifier, self.machine_identifier)
         self._async_update_device(server)
-        return PlexApiData(server, current.token, dt_util.utcnow())
+        return PlexApiData(server, current.token, dt_util.utcnow(), current.reason)
 
-    async def _async_new_token(self) -> PlexApiData:
-        """A new token, from the entry's server only (identity first: 3 requests)."""
+    async def _async_new_token(self, reason: TokenReason) -> PlexApiData:
+        """A new token from the entry's server, proven just before (2 requests)."""
         server, token = await self.client.verified_transient_token(
-            self.machine_identifier
+            self.machine_identifier, verified=True
         )
         self._retired = None
         self._async_update_device(server)
-        LOGGER.debug("%s issued a new transient token", self.name)
-        return PlexApiData(server, token, dt_util.utcnow())
+        LOGGER.debug("%s issued a new transient token (%s)", self.name, reason)
+        return PlexApiData(server, token, dt_util.utcnow(), reason)
+
+    def _succeeded(self, data: PlexApiData, losses: int) -> None:
+        """The server is verified and the token works: say so, if it was away."""
+        self._restart_likely = False
+        self._proven = self.live  # the open socket goes on proving the host
+        async_right_server(self.hass, self.config_entry)
+        if self._outage is not None:
+            self._outage = None
+            new = self.data is None or data.token != self.data.token
+            LOGGER.info(
+                "%s is back%s", self.name, " with a new transient token" if new else ""
+            )
+            # Said just now: not again as the coordinator's "recovered" line.
+            self.last_update_success = True
+        if losses == self._losses:  # no socket ended while this ran
+            self._unverified = False
+            self._ready = True
+            self._settled.set()
+            self.listener.owner_ready()
+
+    def _failed(self, err: PlexError, losses: int) -> UpdateFailed:
+        """Note a failed update; the error it raises, retried soon if away."""
+        self._ready = False
+        self._proven = False  # a request failed: prove the host before the next
+        away = _is_away(err)
+        if away and not self.live:
+            self._restart_likely = True  # away meanwhile: tokens may be gone
+        url = str(self.client.base_url.origin())
+        if isinstance(err, PlexWrongServerError):
+            async_wrong_server(self.hass, self.config_entry, url)
+        outage = self._log_failure(err, away)
+        if losses == self._losses and not (away and self._unverified):
+            self._settled.set()  # waiting longer would not help the action
+        # Logged here (INFO for an outage), never as the coordinator's ERROR:
+        # a Plex restart or update is no error.
+        self.last_update_success = False
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=error_key(err),
+            translation_placeholders={"url": url},
+            retry_after=self._next_retry(outage),
+        )
+
+    def _log_failure(self, err: PlexError, away: bool) -> _Outage:
+        """One line when an outage starts, a warning if it lasts; the outage."""
+        now = dt_util.utcnow()
+        outage = self._outage
+        if outage is None:
+            outage = self._outage = _Outage(since=now, away=away)
+            # A restart or a Plex update is no error: INFO. An odd answer is
+            # worth a warning.
+            LOGGER.log(
+                logging.INFO if away else logging.WARNING,
+                "Lost %s (%s); no token is handed out until it answers again",
+                self.name,
+                err,
+            )
+        outage.attempts += 1
+        if not outage.warned and now - outage.since > LONG_OUTAGE:
+            outage.warned = True
+            LOGGER.warning("%s has been away for more than 5 minutes", self.name)
+        return outage
+
+    def _next_retry(self, outage: _Outage) -> float | None:
+        """When to check again: soon while away or with the socket up."""
+        if self.live:
+            return FAILED_CHECK_RETRY  # the server runs: a passing failure
+        if not outage.away:
+            return None  # the normal interval
+        if dt_util.utcnow() - outage.since >= LONG_OUTAGE:
+            return SLOW_OUTAGE_RETRY
+        if outage.attempts <= len(OUTAGE_RETRIES):
+            return OUTAGE_RETRIES[outage.attempts - 1]
+        return OUTAGE_RETRY
 
     def _may_take_precaution(self) -> bool:
         """Whether a precautionary new token fits the hourly cap; counts it."""
@@ -229,19 +425,25 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         data = self.data
         if (
             not self.last_update_success
-            or self._doubt is not Doubt.NONE
-            or self._must_replace(data.token)
+            or self._unverified
+            or data.token is self._retired
+            or dt_util.utcnow() - data.token.issued_at >= self.rotation_age
             or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
         ):
             return None
         return data
 
-    def _must_replace(self, token: TransientToken) -> bool:
-        """Whether the token is due for rotation or retired by force_new."""
-        return (
-            token is self._retired
-            or dt_util.utcnow() - token.issued_at >= self.rotation_age
-        )
+    async def _async_wait_for_server(self, deadline: float) -> None:
+        """The socket ended: wait (shared) until the server is verified again."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._settled.wait()
+        except TimeoutError:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="restarting"
+            ) from None
+        if not self.last_update_success:
+            raise self._action_error()
 
     async def _async_shared_refresh(self) -> None:
         """Run (or join) the action's refresh, in a task of the entry's own.
@@ -269,12 +471,33 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 ) from None
             raise
         if not self.last_update_success:
-            err = self.last_exception
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key=getattr(err, "translation_key", None) or "unknown",
-                translation_placeholders=getattr(err, "translation_placeholders", None),
-            ) from err
+            raise self._action_error()
+
+    def _action_error(self) -> HomeAssistantError:
+        """The last failure, translated for the action."""
+        err = self.last_exception
+        error = HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=getattr(err, "translation_key", None) or "unknown",
+            translation_placeholders=getattr(err, "translation_placeholders", None),
+        )
+        error.__cause__ = err
+        return error
+
+    async def _async_probe_checks(self) -> None:
+        """Without the socket, a server that skips token checks hides restarts.
+
+        One request with a made-up token tells, and a repair issue says so.
+        """
+        try:
+            await self.client.verify(self.machine_identifier)
+            accepted = await self.client.check_token(UNCHECKED_PROBE)
+        except PlexError:
+            return  # the server is away: the next polling spell tells
+        if self._push_off:
+            async_checks_skipped(
+                self.hass, self.config_entry, skipped=accepted is not None
+            )
 
     def _async_update_device(self, server: ServerInfo) -> None:
         """Keep the device's name and version in step with the server (Plex update)."""
@@ -286,6 +509,20 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             name=server.friendly_name,
             sw_version=server.version,
         )
+
+
+def _lasts(data: PlexApiData, min_valid_for: timedelta | None) -> bool:
+    """Whether the token is valid for at least `min_valid_for` from now."""
+    if min_valid_for is None:
+        return True
+    return data.token.expires_at - dt_util.utcnow() >= min_valid_for
+
+
+def _is_away(err: PlexError) -> bool:
+    """Unreachable, silent or a gateway error: the server may be restarting."""
+    if isinstance(err, PlexStatusError):
+        return err.status >= 500
+    return isinstance(err, PlexConnectionError | PlexTimeoutError)
 
 
 def _expect_server(found: str, machine_identifier: str) -> None:

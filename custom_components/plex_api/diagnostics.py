@@ -54,7 +54,7 @@ def _coordinator_diagnostics(coordinator: PlexApiCoordinator) -> dict[str, Any]:
         },
         "coordinator": {
             "last_update_success": coordinator.last_update_success,
-            "push": coordinator.push.state.value,
+            "push": coordinator.listener.state.value,
             "last_error": _last_error(coordinator),
             "update_interval_seconds": interval.total_seconds(),
         },

@@ -14,7 +14,6 @@ import probatio
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
 )
@@ -265,9 +264,11 @@ class PlexSignInFlow(ConfigFlow):
     def _async_update(
         self, entry: ConfigEntry, updates: dict[str, Any]
     ) -> ConfigFlowResult:
-        """Store the change; a loaded entry applies it itself, without a reload."""
-        if entry.state is ConfigEntryState.LOADED:
-            return self.async_update_and_abort(entry, data_updates=updates)
+        """Store the change and reload, even if nothing changed.
+
+        A reauth that stores the same token must still bring the entry back;
+        a reload also cannot race an unload, as an in-place change could.
+        """
         return self.async_update_reload_and_abort(entry, data_updates=updates)
 
     async def _new_server(self, machine_identifier: str) -> None:

@@ -1,7 +1,6 @@
 """Async Plex Media Server client for transient tokens (no Home Assistant imports)."""
 
 from .client import (
-    DEFAULT_HEARTBEAT,
     DEFAULT_TIMEOUT,
     MAX_BODY_BYTES,
     PlexClient,
@@ -26,7 +25,14 @@ from .models import (
     TransientToken,
     is_sendable_token,
 )
-from .notifications import CLOSED_BY_SERVER, NOTIFICATIONS_PATH, PlexNotifications
+from .notifications import (
+    ANSWERED,
+    NOTIFICATIONS_PATH,
+    ListenerState,
+    NotificationListener,
+    PlexNotifications,
+    SessionEnd,
+)
 from .parse import parse_media_container
 from .plextv import (
     APP_PLEX_TV,
@@ -39,9 +45,8 @@ from .plextv import (
 )
 
 __all__ = [
+    "ANSWERED",
     "APP_PLEX_TV",
-    "CLOSED_BY_SERVER",
-    "DEFAULT_HEARTBEAT",
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
     "MAX_TOKEN_LENGTH",
@@ -49,6 +54,8 @@ __all__ = [
     "PLEX_TV",
     "TRANSIENT_TOKEN_LIFETIME",
     "ClientInfo",
+    "ListenerState",
+    "NotificationListener",
     "PlexAuthenticationError",
     "PlexClient",
     "PlexConnection",
@@ -66,6 +73,7 @@ __all__ = [
     "PlexTimeoutError",
     "PlexWrongServerError",
     "ServerInfo",
+    "SessionEnd",
     "TransientToken",
     "is_sendable_token",
     "parse_media_container",

@@ -28,11 +28,10 @@ from .models import (
     TransientToken,
     is_sendable_token,
 )
-from .notifications import NOTIFICATIONS_PATH, PlexNotifications
+from .notifications import HEARTBEAT, NOTIFICATIONS_PATH, PlexNotifications
 from .parse import parse_media_container
 
 DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_HEARTBEAT: Final = 30.0
 MAX_BODY_BYTES: Final = 1024 * 1024
 _REFUSED: Final = frozenset({401, 403})
 _TOKEN_QUERY: Final = {"type": "delegation", "scope": "all"}
@@ -82,6 +81,7 @@ class PlexClient:
             self._client_headers["Host"] = self._base_url.raw_authority
         self._owner_token = token
         self._timeout = timeout
+        self._socket_session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         """Name the server only: the owner token must never show."""
@@ -130,17 +130,23 @@ class PlexClient:
         )
         return TransientToken.from_container(container, datetime.now(UTC))
 
+    async def verify(self, machine_identifier: str) -> None:
+        """Refuse to go on unless `/identity` (no token) names that server."""
+        identity = await self.identity()
+        _expect(identity.machine_identifier, machine_identifier)
+
     async def verified_transient_token(
-        self, machine_identifier: str
+        self, machine_identifier: str, *, verified: bool = False
     ) -> tuple[ServerInfo, TransientToken]:
         """Get a new transient token from the server `machine_identifier` only.
 
         The trust boundary: `/identity` (no token) must name that server right
-        before the owner token is sent, and the new token must then open `/` of
-        that same server (3 requests), or it is neither kept nor handed out.
+        before the owner token is sent (unless the caller `verified` it just
+        now), and the new token must then open `/` of that same server, or it
+        is neither kept nor handed out.
         """
-        identity = await self.identity()
-        _expect(identity.machine_identifier, machine_identifier)
+        if not verified:
+            await self.verify(machine_identifier)
         token = await self.new_transient_token()
         try:
             server = await self.server_info(token.token)
@@ -150,17 +156,17 @@ class PlexClient:
         return server, token
 
     async def notifications(
-        self, token: str, *, heartbeat: float = DEFAULT_HEARTBEAT
+        self, token: str, *, heartbeat: float = HEARTBEAT
     ) -> PlexNotifications:
         """Open the notification socket with `token` (in the header, not the URL).
 
-        The socket is quiet for long stretches: after `heartbeat` seconds
-        without a frame it is pinged, so one that died silently is noticed.
+        No redirect is followed (aiohttp's ws_connect would, token and all): a
+        redirect is a refused upgrade, a PlexStatusError like any other.
         """
         headers = self._with_token(token)
         try:
             async with asyncio.timeout(self._timeout):
-                socket = await self._session.ws_connect(
+                socket = await self._sockets().ws_connect(
                     self._notifications_url,
                     headers=headers,
                     autoping=False,
@@ -173,6 +179,21 @@ class PlexClient:
         else:
             return PlexNotifications(socket, heartbeat)
         raise failure
+
+    def _sockets(self) -> aiohttp.ClientSession:
+        """A session for the socket: the caller's connections, no redirects."""
+        if self._socket_session is None or self._socket_session.closed:
+            self._socket_session = aiohttp.ClientSession(
+                connector=self._session.connector,
+                connector_owner=False,
+                middlewares=(_refuse_redirects,),
+            )
+        return self._socket_session
+
+    async def close(self) -> None:
+        """Let go of the socket's session (the caller's session stays open)."""
+        if self._socket_session is not None:
+            await self._socket_session.close()
 
     async def _get(self, url: URL, headers: dict[str, str]) -> Container:
         """GET a URL and return its MediaContainer; every failure is a PlexError."""
@@ -208,6 +229,17 @@ class PlexClient:
         if not is_sendable_token(token):
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
+
+
+async def _refuse_redirects(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Stop at a redirect: following it would send the token to another origin."""
+    response = await handler(request)
+    if 300 <= response.status < 400:
+        response.close()
+        raise PlexStatusError(response.status)
+    return response
 
 
 def plex_direct_address(host: str | None) -> str | None:
@@ -248,7 +280,8 @@ def request_failure(
             return PlexTLSError(f"TLS with {base} failed")
         case aiohttp.WSServerHandshakeError(status=status) if status in _REFUSED:
             return PlexAuthenticationError("The notification socket refused it")
-        case aiohttp.WSServerHandshakeError(status=status) if status != 101:
+        case aiohttp.WSServerHandshakeError(status=status):
+            # A 101 with a broken handshake, a 200 without upgrade, a 5xx: a proxy.
             return PlexStatusError(status)
         case aiohttp.ClientResponseError():
             return PlexConnectionError(f"Bad HTTP answer from {base}")
