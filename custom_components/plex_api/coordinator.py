@@ -15,6 +15,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
+from .clients import async_create_client
 from .const import (
     CONF_ROTATION_HOURS,
     DEFAULT_ROTATION_HOURS,
@@ -25,7 +26,6 @@ from .const import (
     PUSH_UPDATE_INTERVAL,
     UPDATE_INTERVAL,
 )
-from .helpers import async_create_client, error_key
 from .plex import (
     PlexAuthenticationError,
     PlexClient,
@@ -38,6 +38,7 @@ from .plex import (
 )
 from .push import PushListener
 from .repairs import async_right_server, async_wrong_server
+from .texts import error_key
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
 

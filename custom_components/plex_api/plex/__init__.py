@@ -1,5 +1,12 @@
 """Async Plex Media Server client for transient tokens (no Home Assistant imports)."""
 
+from .addresses import (
+    MAX_CANDIDATES,
+    MAX_PROBES_AT_ONCE,
+    Address,
+    address_candidates,
+    async_best_address,
+)
 from .client import (
     DEFAULT_HEARTBEAT,
     DEFAULT_TIMEOUT,
@@ -30,12 +37,15 @@ from .notifications import CLOSED_BY_SERVER, NOTIFICATIONS_PATH, PlexNotificatio
 from .parse import parse_media_container
 from .plextv import (
     APP_PLEX_TV,
+    MAX_PIN_LIFETIME,
     PLEX_TV,
     PlexConnection,
     PlexPin,
     PlexPinGoneError,
     PlexResource,
+    PlexTVBusyError,
     PlexTVClient,
+    is_host,
 )
 
 __all__ = [
@@ -44,10 +54,14 @@ __all__ = [
     "DEFAULT_HEARTBEAT",
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
+    "MAX_CANDIDATES",
+    "MAX_PIN_LIFETIME",
+    "MAX_PROBES_AT_ONCE",
     "MAX_TOKEN_LENGTH",
     "NOTIFICATIONS_PATH",
     "PLEX_TV",
     "TRANSIENT_TOKEN_LIFETIME",
+    "Address",
     "ClientInfo",
     "PlexAuthenticationError",
     "PlexClient",
@@ -62,11 +76,15 @@ __all__ = [
     "PlexResponseError",
     "PlexStatusError",
     "PlexTLSError",
+    "PlexTVBusyError",
     "PlexTVClient",
     "PlexTimeoutError",
     "PlexWrongServerError",
     "ServerInfo",
     "TransientToken",
+    "address_candidates",
+    "async_best_address",
+    "is_host",
     "is_sendable_token",
     "parse_media_container",
     "plex_direct_address",
