@@ -62,6 +62,7 @@ from .forms import (
 )
 from .plex import (
     Address,
+    PlexAuthenticationError,
     PlexError,
     PlexResource,
     PlexResponseError,
@@ -305,6 +306,8 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             servers = await self._sign_in.async_owned_servers(self._account_token)
         except PlexResponseError:
             return self.async_abort(reason="plex_tv_invalid")
+        except PlexAuthenticationError:  # signed out meanwhile
+            return self.async_abort(reason="sign_in_failed")
         except PlexError as err:
             LOGGER.debug("plex.tv did not list the servers: %s", err)
             return await self.async_step_plex_tv_offline()

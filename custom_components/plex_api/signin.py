@@ -75,7 +75,7 @@ class PlexSignIn:
         self._pin = pin
         self._loop = asyncio.get_running_loop()
         self._deadline = self._loop.time() + pin.expires_in
-        self._last_ask = self._loop.time()  # the PIN was just made
+        self._last_ask = -MIN_PIN_POLL_INTERVAL  # not asked yet
         self._task: asyncio.Task[None] | None = None
         self.auth_url = plextv.auth_url(pin, forward_url)
 
