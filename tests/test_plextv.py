@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 import aiohttp
@@ -727,7 +728,7 @@ def page_url(plextv: PlexTV, pin: dict[str, Any], forward: str | None) -> str:
     """The sign-in page's URL as an app builds it (parameters in the fragment)."""
     query = f"clientID={CLIENT_ID}&code={pin['code']}"
     if forward is not None:
-        query += "&forwardUrl=" + aiohttp.helpers.quote(forward, safe="")
+        query += "&forwardUrl=" + quote(forward, safe="")
     return f"{plextv.auth_url}#?{query}"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from ipaddress import ip_address
 import itertools
 import logging
 from typing import Any
@@ -23,7 +24,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.plex_api.const import DOMAIN
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_PORT,
@@ -34,6 +35,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.http import current_request
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 
 from .helpers import call_action, start_manual_flow, wait_until
@@ -745,3 +747,151 @@ async def test_reauth_with_an_account_that_does_not_own_it(
     assert result["reason"] == "not_owner"
     assert result["description_placeholders"] == {"name": "Living Room Plex"}
     assert dict(init_integration.data) == old
+
+
+async def test_plain_http_asks_identity_again(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Another server took the address while plain HTTP was asked: no token."""
+    list_server(plextv, emulator)
+    result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    assert result["step_id"] == "plain_http"
+    emulator.machine_identifier = "someone-else"
+
+    result = await over_plain_http(hass, result)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "server_changed"
+    assert emulator.token_requests() == 0
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def discover_emulator(hass: HomeAssistant, emulator: PlexEmulator) -> Any:
+    """The emulator announced over zeroconf, as Home Assistant hands it over."""
+    info = ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        port=emulator.port,
+        hostname="plex.local.",
+        type="_plexmediasvr._tcp.local.",
+        name=f"{emulator.friendly_name}._plexmediasvr._tcp.local.",
+        properties={},
+    )
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+
+
+async def test_sign_in_for_a_discovered_server(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """plex.tv confirms the account owns the announced server: only it is set up."""
+    plextv.add_server("Basement Plex")  # the account's other server: not offered
+    list_server(plextv, emulator)
+    menu = await discover_emulator(hass, emulator)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["step_id"] == "plain_http"  # the emulator speaks plain HTTP
+    assert emulator.token_requests() == 0
+    result = await over_plain_http(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == emulator.machine_identifier
+    assert result["data"][CONF_TOKEN] == emulator.owner_token
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_discovered_server_not_owned(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The account does not own what was announced: told, and nothing is sent."""
+    plextv.add_server("Another Plex")
+    menu = await discover_emulator(hass, emulator)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["reason"] == "not_owner"
+    assert result["description_placeholders"] == {"name": emulator.friendly_name}
+    assert emulator.token_requests() == 0
+
+
+async def test_discovered_while_offline(
+    hass: HomeAssistant, plextv: PlexTV, emulator: PlexEmulator
+) -> None:
+    """No plex.tv for a discovered server: the token form is the way on."""
+    menu = await discover_emulator(hass, emulator)
+    await plextv.stop()
+
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+
+    assert result["menu_options"] == ["sign_in", "zeroconf_token"]
+
+
+async def test_reauth_while_offline(
+    hass: HomeAssistant, plextv: PlexTV, init_integration: MockConfigEntry
+) -> None:
+    """No plex.tv while re-authenticating: the token form is the way on."""
+    await plextv.stop()
+    menu = await init_integration.start_reauth_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+
+    assert result["menu_options"] == ["sign_in", "reauth_confirm"]
+
+
+async def test_probes_a_few_at_a_time(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """40 announced addresses that are slow to hang up: 8 at once, 24 in all."""
+    active, seen, probed = 0, {"max": 0}, set()
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        active += 1
+        probed.add(writer.get_extra_info("sockname")[1])
+        seen["max"] = max(seen["max"], active)
+        await asyncio.sleep(0.05)  # a slow address; then it hangs up
+        active -= 1
+        writer.close()
+
+    listeners = [await asyncio.start_server(hold, "127.0.0.1", 0) for _ in range(40)]
+    ports = [listener.sockets[0].getsockname()[1] for listener in listeners]
+    plextv.add_server(
+        emulator.friendly_name,
+        access_token=emulator.owner_token,
+        client_identifier=emulator.machine_identifier,
+        connections=[Connection.lan("127.0.0.1", port) for port in ports],
+    ).plex_direct_hash = None
+    try:
+        result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+    assert result["reason"] == "sign_in_unreachable"
+    assert seen == {"max": 8}
+    assert probed == set(ports[:24])  # the first 24 as plex.tv listed them

@@ -66,9 +66,10 @@ def normalize_connection(user_input: Mapping[str, Any]) -> dict[str, Any]:
 def _builds(host: str) -> bool:
     """Whether a URL can carry the host unchanged (`::1%a]b` is an IP to Python)."""
     try:
-        return URL.build(scheme="http", host=host).host == host
+        built = URL.build(scheme="http", host=host).host
     except ValueError:
         return False
+    return built is not None and built.lower() == host.lower()
 
 
 def normalize_token(token: object) -> str:
