@@ -39,6 +39,7 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 
 from .helpers import call_action, start_manual_flow, wait_until
+from .hostile import HostileServer, response
 from .plex_emulator import PlexEmulator
 from .plex_emulator.plextv import Connection, PlexTV
 from .plex_emulator.tls import CertificateAuthority
@@ -895,3 +896,57 @@ async def test_probes_a_few_at_a_time(
     assert result["reason"] == "sign_in_unreachable"
     assert seen == {"max": 8}
     assert probed == set(ports[:24])  # the first 24 as plex.tv listed them
+
+
+@pytest.mark.parametrize("base", ["http://[::1", "javascript:alert(1)", "", "/x"])
+async def test_odd_frontend_base(
+    hass: HomeAssistant, plextv: PlexTV, base: str
+) -> None:
+    """A frontend base that is no http(s) origin: no Origin, no forwardUrl."""
+    result = await start_in_browser(hass, base)
+
+    assert plextv.pins[0].origin is None
+    assert "forwardUrl" not in result["url"]
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_pin_of_the_wrong_shape(
+    hass: HomeAssistant, plextv: PlexTV, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plex.tv's PIN answer is not usable (an infinite id): a translated abort."""
+    body = b'{"id": Infinity, "code": "abcd1234", "expiresIn": 1800}'
+    async with HostileServer(lambda _path, _headers: response(body)) as hostile:
+        monkeypatch.setenv("PLEX_API_PLEX_TV_URL", hostile.url)
+        result = await start_sign_in(hass)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "plex_tv_invalid"
+
+
+async def test_servers_of_the_wrong_shape(
+    hass: HomeAssistant, plextv: PlexTV, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """plex.tv lists a server with markup for an identifier: a translated abort."""
+    plextv.add_server(client_identifier="<b>not an id</b>")
+
+    result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "plex_tv_invalid"
+
+
+async def test_plex_tv_gone_after_allow(
+    hass: HomeAssistant, plextv: PlexTV, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """plex.tv goes away between Allow and the servers: the offline menu."""
+    result = await start_sign_in(hass)
+    plextv.approve(plextv.pins[0].code)
+    await follow(
+        hass_client_no_auth, f"{BROWSER}{CALLBACK}?flow_id={result['flow_id']}"
+    )
+    await plextv.stop()
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+
+    assert result["step_id"] == "plex_tv_offline"
+    assert result["menu_options"] == ["sign_in", "manual"]

@@ -28,13 +28,6 @@ class Address:
     port: int
     ssl: bool
 
-    @property
-    def url(self) -> URL:
-        """The base URL; yarl adds the brackets an IPv6 host needs."""
-        return URL.build(
-            scheme="https" if self.ssl else "http", host=self.host, port=self.port
-        )
-
 
 type Identify = Callable[[Address], Awaitable[str | None]]
 
