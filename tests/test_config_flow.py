@@ -13,6 +13,7 @@ from unittest.mock import AsyncMock, patch
 
 from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
+from hypothesis import given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -20,6 +21,7 @@ from custom_components.plex_api.connection import base_url, normalize_connection
 from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
+    DOMAIN,
 )
 from custom_components.plex_api.plex import PlexClient
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -851,3 +853,44 @@ async def test_redirect(
     assert emulator.requests == []
     result = await configure(hass, flow_id, entry_data)
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_any_host_is_a_form_error(hass: HomeAssistant) -> None:
+    """Hosts built from `[]:%/@#?` and digits end in a form error, never a raise.
+
+    The token is refused too, so that no host, however it parses, is contacted:
+    each example shows where the input went wrong, or that only the token did.
+    """
+    hosts: list[str] = []
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(
+        st.sampled_from(["", "http://", "https://", "[", "::1%", "fe80::1%"]),
+        st.text(alphabet="[]:%/@#?0123456789", max_size=14),
+    )
+    def collect(prefix: str, rest: str) -> None:
+        hosts.append(prefix + rest)
+
+    collect()
+    hosts.append("::1%a]b")  # raised ValueError('Invalid IPv6 URL') once
+    flow = await start_manual_flow(hass)
+    for host in hosts:
+        result = await hass.config_entries.flow.async_configure(
+            flow["flow_id"],
+            form(
+                {
+                    CONF_HOST: host,
+                    CONF_PORT: 32400,
+                    CONF_TOKEN: "two words",
+                    CONF_SSL: False,
+                    CONF_VERIFY_SSL: True,
+                }
+            ),
+        )
+        assert result["type"] is FlowResultType.FORM, host
+        assert result["errors"] in (
+            {CONF_HOST: "invalid_host"},
+            {CONF_PORT: "invalid_port"},
+            {CONF_TOKEN: "invalid_token"},
+        ), host
+    assert hass.config_entries.async_entries(DOMAIN) == []

@@ -62,20 +62,42 @@ def request_paths(emulator: PlexEmulator) -> list[str]:
     return [r.path_qs.split("?")[0] for r in emulator.requests]
 
 
+async def choose_token(hass: HomeAssistant, flow_id: str) -> dict[str, Any]:
+    """From the discovered server's menu, choose "Enter the owner token"."""
+    return dict(
+        await hass.config_entries.flow.async_configure(
+            flow_id, {"next_step_id": "zeroconf_token"}
+        )
+    )
+
+
+async def give_token(
+    hass: HomeAssistant, emulator: PlexEmulator, flow_id: str, token: str
+) -> dict[str, Any]:
+    """Enter a token; confirm plain HTTP, before which nothing was sent."""
+    sent = len(emulator.requests)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_TOKEN: token}
+    )
+    if result["step_id"] != "zeroconf_plain_http":
+        return dict(result)
+    assert result["type"] is FlowResultType.FORM
+    assert len(emulator.requests) == sent  # not even /identity yet
+    return dict(await hass.config_entries.flow.async_configure(flow_id, {}))
+
+
 async def test_discovery_confirm(
     hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
 ) -> None:
-    """The server is named; a wrong token is an error; the owner token sets it up."""
+    """Sign in or give a token; over plain HTTP, confirmed first, then checked again."""
     result = await discover(hass, discovery(emulator))
 
-    assert result["type"] is FlowResultType.FORM
+    assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "zeroconf_confirm"
-    assert result["errors"] == {}
-    assert [str(key) for key in result["data_schema"].schema] == [CONF_TOKEN]
+    assert result["menu_options"] == ["sign_in", "zeroconf_token"]
     placeholders = result["description_placeholders"]
     assert placeholders["name"] == emulator.friendly_name
     assert placeholders["address"] == f"http://127.0.0.1:{emulator.port}"
-    assert placeholders["token_help_url"].startswith("https://support.plex.tv/")
     flow = hass.config_entries.flow.async_get(result["flow_id"])
     assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
     assert flow["context"]["unique_id"] == emulator.machine_identifier
@@ -83,14 +105,19 @@ async def test_discovery_confirm(
     assert request_paths(emulator) == ["/identity"]
     assert "X-Plex-Token" not in emulator.requests[0].headers
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: emulator.shared_token}
+    result = await choose_token(hass, result["flow_id"])
+    assert result["step_id"] == "zeroconf_token"
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_TOKEN]
+    assert result["description_placeholders"]["token_help_url"].startswith(
+        "https://support.plex.tv/"
     )
+    result = await give_token(hass, emulator, result["flow_id"], emulator.shared_token)
     assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_token"
     assert result["errors"] == {"base": "invalid_auth"}
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: f" {emulator.owner_token}\n"}
+    result = await give_token(
+        hass, emulator, result["flow_id"], f" {emulator.owner_token}\n"
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == emulator.friendly_name
@@ -103,26 +130,22 @@ async def test_confirm_errors_recover(
     hass: HomeAssistant, emulator: PlexEmulator, entry_data: dict[str, Any]
 ) -> None:
     """The server goes away while the form is open: an error, then success."""
-    result = await discover(hass, discovery(emulator))
+    result = await choose_token(
+        hass, (await discover(hass, discovery(emulator)))["flow_id"]
+    )
     await emulator.stop()
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
-    )
+    result = await give_token(hass, emulator, result["flow_id"], emulator.owner_token)
     assert result["type"] is FlowResultType.FORM
     # The form asks only for a token: its error says what it can do.
     assert result["errors"] == {"base": "cannot_reach_discovered"}
     assert result["description_placeholders"]["url"] == emulator.url
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: "two words"}
-    )
+    result = await give_token(hass, emulator, result["flow_id"], "two words")
     assert result["errors"] == {CONF_TOKEN: "invalid_token"}
 
     await emulator.start(port=entry_data[CONF_PORT])
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
-    )
+    result = await give_token(hass, emulator, result["flow_id"], emulator.owner_token)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == entry_data
 
@@ -333,16 +356,16 @@ async def test_server_down(hass: HomeAssistant, emulator: PlexEmulator) -> None:
 async def test_confirm_wrong_server(
     hass: HomeAssistant, emulator: PlexEmulator
 ) -> None:
-    """Another server now answers at that address: abort before the token is sent."""
-    result = await discover(hass, discovery(emulator))
+    """Another server answers there once plain HTTP is confirmed: no token sent."""
+    result = await choose_token(
+        hass, (await discover(hass, discovery(emulator)))["flow_id"]
+    )
     emulator.machine_identifier = "a-different-server"
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
-    )
+    result = await give_token(hass, emulator, result["flow_id"], emulator.owner_token)
 
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_server"
+    assert result["reason"] == "server_changed"
     assert request_paths(emulator) == ["/identity", "/identity"]
     assert hass.config_entries.async_entries(DOMAIN) == []
 
@@ -353,13 +376,12 @@ async def test_confirm_after_added_by_hand(
     """The server was set up while the form was open: no second entry."""
     result = await discover(hass, discovery(emulator))
     assert result["step_id"] == "zeroconf_confirm"
+    result = await choose_token(hass, result["flow_id"])
     MockConfigEntry(
         domain=DOMAIN, unique_id=emulator.machine_identifier, data=entry_data
     ).add_to_hass(hass)
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
-    )
+    result = await give_token(hass, emulator, result["flow_id"], emulator.owner_token)
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 import aiohttp
@@ -213,13 +214,14 @@ async def test_create_pin_xml_by_default(
 
 
 async def test_poll_before_and_after_approve(
-    plextv: PlexTV, session: aiohttp.ClientSession
+    plextv: PlexTV, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
 ) -> None:
     """The token is null until the person approves, then the account token."""
     pin = await create_pin(session, plextv)
     status, polled = await poll(session, plextv, pin["id"])
     assert (status, polled["authToken"], polled["code"]) == (200, None, pin["code"])
     assert plextv.approve(pin["code"]) == plextv.account_token
+    freezer.tick(1)
     status, polled = await poll(session, plextv, pin["id"])
     assert (status, polled["authToken"]) == (200, plextv.account_token)
 
@@ -691,3 +693,95 @@ def test_plex_direct_uri() -> None:
     assert plex_direct_uri("2001:db8::1", 32400, HASH) == (
         f"https://2001-db8--1.{HASH}.plex.direct:32400"
     )
+
+
+async def test_polled_too_fast(
+    plextv: PlexTV, session: aiohttp.ClientSession, freezer: FrozenDateTimeFactory
+) -> None:
+    """A PIN asked again within half a second, or a busy plex.tv: 429."""
+    pin = await create_pin(session, plextv)
+    assert (await poll(session, plextv, pin["id"]))[0] == 200
+    status, body = await poll(session, plextv, pin["id"])
+    assert status == 429
+    assert body["errors"][0]["message"] == "too_many_requests"
+    freezer.tick(0.5)
+    assert (await poll(session, plextv, pin["id"]))[0] == 200
+    plextv.busy = True
+    freezer.tick(5)
+    assert (await poll(session, plextv, pin["id"]))[0] == 429
+
+
+async def test_poll_needs_the_product(
+    plextv: PlexTV, session: aiohttp.ClientSession
+) -> None:
+    """Polling without X-Plex-Product is refused like creating without it."""
+    pin = await create_pin(session, plextv)
+    headers = {k: v for k, v in CLIENT_HEADERS.items() if k != "X-Plex-Product"}
+    status, _, body = await call(
+        session, plextv, "GET", f"/api/v2/pins/{pin['id']}", headers
+    )
+    assert status == 400
+    assert "X-Plex-Product" in body
+
+
+def page_url(plextv: PlexTV, pin: dict[str, Any], forward: str | None) -> str:
+    """The sign-in page's URL as an app builds it (parameters in the fragment)."""
+    query = f"clientID={CLIENT_ID}&code={pin['code']}"
+    if forward is not None:
+        query += "&forwardUrl=" + quote(forward, safe="")
+    return f"{plextv.auth_url}#?{query}"
+
+
+@pytest.mark.parametrize(
+    ("origin", "forward", "approved"),
+    [
+        ("http://ha.local:8123", "http://ha.local:8123/cb?flow_id=1", True),
+        ("http://ha.local:8123", None, True),
+        (None, None, True),
+        ("http://ha.local:8123", "http://192.0.2.2:8123/cb?flow_id=1", False),
+        ("http://ha.local:8123", "http://ha.local:8124/cb", False),
+        ("http://ha.local:8123", "https://ha.local:8123/cb", False),
+        (None, "http://ha.local:8123/cb", False),
+        ("http://ha.local:8123", "javascript:alert(1)", False),
+        ("http://ha.local:8123", "http://[::1/cb", False),
+    ],
+)
+async def test_the_origin_rule(
+    plextv: PlexTV,
+    session: aiohttp.ClientSession,
+    origin: str | None,
+    forward: str | None,
+    approved: bool,
+) -> None:
+    """Allow works only with a forwardUrl on the PIN's Origin (or none at all)."""
+    pin = await create_pin(session, plextv, **({"Origin": origin} if origin else {}))
+    [kept] = plextv.pins
+    assert kept.origin == origin
+
+    answer = plextv.allow(page_url(plextv, pin, forward))
+
+    assert answer.approved is approved
+    assert (kept.auth_token is not None) is approved
+    assert kept.refused == (0 if approved else 1)
+    if approved:
+        assert answer.forward_url == forward
+    else:
+        assert answer.forward_url is None
+        assert answer.message.startswith("Unable to meet demand")
+
+
+async def test_the_page_applies_the_origin_rule(
+    plextv: PlexTV, session: aiohttp.ClientSession
+) -> None:
+    """What the page's Allow button posts is checked the same way."""
+    pin = await create_pin(session, plextv, Origin="http://ha.local:8123")
+    payload = {"code": pin["code"], "clientID": CLIENT_ID}
+    bad = {**payload, "forwardUrl": "http://192.0.2.2:8123/cb"}
+    status, _, body = await call(session, plextv, "POST", "/auth/approve", json=bad)
+    assert status == 400
+    assert "Unable to meet demand" in body
+    assert plextv.pins[0].auth_token is None
+    good = {**payload, "forwardUrl": "http://ha.local:8123/cb"}
+    status, _, _ = await call(session, plextv, "POST", "/auth/approve", json=good)
+    assert status == 204
+    assert plextv.pins[0].auth_token == plextv.account_token

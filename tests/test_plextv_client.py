@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import json
 
 import aiohttp
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from yarl import URL
 
-from custom_components.plex_api.connection import address_candidates
 from custom_components.plex_api.plex import (
+    Address,
     PlexAuthenticationError,
     PlexConnection,
     PlexConnectionError,
@@ -23,7 +24,9 @@ from custom_components.plex_api.plex import (
     PlexResource,
     PlexResponseError,
     PlexStatusError,
+    PlexTVBusyError,
     PlexTVClient,
+    address_candidates,
     plex_direct_address,
 )
 
@@ -53,14 +56,19 @@ def client_for(session: aiohttp.ClientSession, url: str) -> PlexTVClient:
     return PlexTVClient(session, CLIENT_INFO, api=URL(url), app=URL(url), timeout=5.0)
 
 
-async def test_pin_and_token(session: aiohttp.ClientSession, plextv: PlexTV) -> None:
+async def test_pin_and_token(
+    session: aiohttp.ClientSession, plextv: PlexTV, freezer: FrozenDateTimeFactory
+) -> None:
     """A strong PIN; no token until allowed; the token once allowed."""
     client = client_for(session, plextv.url)
-    pin = await client.create_pin()
+    pin = await client.create_pin("http://ha.local:8123")
 
     assert await client.pin_token(pin) is None
     token = plextv.approve(pin.code)
+    freezer.tick(1)
     assert await client.pin_token(pin) == token
+    assert plextv.pins[0].origin == "http://ha.local:8123"
+    assert pin.expires_in == 1800
     assert pin.code not in repr(pin)
     assert repr(client) == f"PlexTVClient(api={plextv.url!r})"
     [created] = plextv.pins
@@ -176,39 +184,153 @@ async def test_odd_answers(
             await calls[call]()
 
 
+GOOD_SERVER = {
+    "provides": "server",
+    "owned": True,
+    "clientIdentifier": "abc",
+    "accessToken": "token",
+}
+GOOD_CONNECTION = {
+    "protocol": "http",
+    "address": "10.0.0.5",
+    "port": 32400,
+    "uri": "http://10.0.0.5:32400",
+}
+
+
+async def owned_servers_from(
+    session: aiohttp.ClientSession, body: bytes
+) -> list[PlexResource]:
+    """What the client makes of plex.tv answering `body` for the resources."""
+    async with HostileServer(lambda _path, _headers: response(body)) as hostile:
+        return await client_for(session, hostile.url).owned_servers("account-token")
+
+
 async def test_odd_resources_are_skipped(
     session: aiohttp.ClientSession, socket_enabled: None
 ) -> None:
-    """Entries that are not usable servers, and unusable connections, are left out."""
-    good = {"protocol": "http", "address": "10.0.0.5", "port": 32400, "uri": "u"}
+    """Resources that are not usable servers, and unusable connections, are left out."""
+    good = GOOD_CONNECTION
     resources = [
-        "not an object",
-        {"provides": "server", "owned": True, "accessToken": "t"},  # no identifier
         {"provides": "server", "owned": True, "clientIdentifier": "a"},  # no token
+        {"provides": 1, "owned": True, "clientIdentifier": "a", "accessToken": "t"},
         {
-            "provides": "server",
-            "owned": True,
-            "clientIdentifier": "abc",
-            "accessToken": "token",
+            **GOOD_SERVER,
             "connections": [
-                "odd",
                 {"protocol": "http"},
+                {**good, "protocol": "ftp"},
                 {**good, "address": ""},
+                {**good, "address": "10.0.0.5/x"},
+                {**good, "address": "10.0.0.5:80"},
+                {**good, "address": "[::1]"},
+                {**good, "address": "10.0.0.5\r\nX: y"},
+                {**good, "address": "10.0.0.5 "},
+                {**good, "address": "fe80::1%eth0"},
                 {**good, "port": 0},
                 {**good, "port": 65536},
+                {**good, "port": True},
+                {**good, "port": 32400.0},
+                {**good, "port": "32400"},
                 {**good, "uri": "http://[::1"},
+                {**good, "uri": "https://10.0.0.5:32400"},
+                {**good, "uri": "http://user@10.0.0.5:32400"},
+                {**good, "uri": "http://10.0.0.5:32400/path"},
+                {**good, "uri": "http://10.0.0.5:32400?q=1"},
+                {**good, "uri": "http://10.0.0.5 :32400"},
+                {**good, "uri": 7},
                 good,
             ],
         },
     ]
-    body = json.dumps(resources).encode()
-    async with HostileServer(lambda _path, _headers: response(body)) as hostile:
-        client = client_for(session, hostile.url)
-        [server] = await client.owned_servers("account-token")
+    [server] = await owned_servers_from(session, json.dumps(resources).encode())
 
     assert server.name == "abc"  # no name: its identifier
     assert not server.online
-    assert [c.address for c in server.connections] == ["10.0.0.5"]
+    assert server.connections == (
+        PlexConnection(
+            "http", "10.0.0.5", 32400, "http://10.0.0.5:32400", False, False
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'["not an object"]',
+        b'{"resources": []}',
+        json.dumps([{**GOOD_SERVER, "connections": 5}]).encode(),
+        json.dumps([{**GOOD_SERVER, "connections": True}]).encode(),
+        json.dumps([{**GOOD_SERVER, "connections": ["odd"]}]).encode(),
+        json.dumps([{**GOOD_SERVER, "clientIdentifier": "<b>x</b>"}]).encode(),
+        json.dumps([{**GOOD_SERVER, "clientIdentifier": None}]).encode(),
+        b'[{"provides": "server", "owned": true, "clientIdentifier": "abc",'
+        b' "accessToken": "t", "connections": [{"port": Infinity}]}]',
+        b'[{"port": 1e999}]',
+    ],
+    ids=[
+        "item_not_object",
+        "not_a_list",
+        "connections_number",
+        "connections_true",
+        "connection_not_object",
+        "identifier_markup",
+        "no_identifier",
+        "infinity",
+        "huge_float",
+    ],
+)
+async def test_resources_of_the_wrong_shape(
+    session: aiohttp.ClientSession, socket_enabled: None, body: bytes
+) -> None:
+    """An answer of the wrong shape is an error, not a guess or a crash."""
+    with pytest.raises(PlexResponseError):
+        await owned_servers_from(session, body)
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [
+        b'{"id": Infinity, "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": 1e999, "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": 1, "code": "abcd1234", "expiresIn": NaN}',
+        b'{"id": 1, "code": "abcd1234", "expiresIn": 1e999}',
+        b'{"id": 1.5, "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": true, "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": "12", "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": 0, "code": "abcd1234", "expiresIn": 1800}',
+        b'{"id": 1, "code": "abcd1234", "expiresIn": 0}',
+        b'{"id": 1, "code": "<script>", "expiresIn": 1800}',
+        b'{"id": 1, "code": 1234, "expiresIn": 1800}',
+        b'{"id": 1, "expiresIn": 1800}',
+        b'{"id": ' + str(2**64).encode() + b', "code": "abcd1234", "expiresIn": 1}',
+    ],
+)
+async def test_pins_of_the_wrong_shape(
+    session: aiohttp.ClientSession, socket_enabled: None, pin: bytes
+) -> None:
+    """A PIN with an odd id, code or lifetime is refused (no OverflowError)."""
+    async with HostileServer(lambda _path, _headers: response(pin)) as hostile:
+        with pytest.raises(PlexResponseError):
+            await client_for(session, hostile.url).create_pin()
+
+
+async def test_pin_life_is_capped(
+    session: aiohttp.ClientSession, socket_enabled: None
+) -> None:
+    """A PIN claiming to live for ages lives 30 minutes, as plex.tv documents."""
+    body = b'{"id": 7, "code": "abcd1234", "expiresIn": 1' + b"0" * 400 + b"}"
+    async with HostileServer(lambda _path, _headers: response(body)) as hostile:
+        pin = await client_for(session, hostile.url).create_pin()
+    assert (pin.id, pin.expires_in) == (7, 1800)
+
+
+async def test_busy_plex_tv(session: aiohttp.ClientSession, plextv: PlexTV) -> None:
+    """429 is its own error: the caller backs off instead of failing."""
+    client = client_for(session, plextv.url)
+    pin = await client.create_pin()
+    plextv.busy = True
+    with pytest.raises(PlexTVBusyError):
+        await client.pin_token(pin)
 
 
 @pytest.mark.parametrize(
@@ -247,14 +369,9 @@ def test_address_candidates() -> None:
         ),
     )
 
-    candidates = [
-        (c["host"], c["port"], c["ssl"], c["verify_ssl"])
-        for c in address_candidates(server)
-    ]
-
-    assert candidates == [
-        (f"192-168-1-20.{HASH}.plex.direct", 32400, True, True),
-        (f"203-0-113-7.{HASH}.plex.direct", 32400, True, True),
-        ("192.168.1.21", 32400, False, True),
-        ("192.168.1.20", 32400, False, True),
+    assert address_candidates(server) == [
+        Address(f"192-168-1-20.{HASH}.plex.direct", 32400, True),
+        Address(f"203-0-113-7.{HASH}.plex.direct", 32400, True),
+        Address("192.168.1.21", 32400, False),
+        Address("192.168.1.20", 32400, False),
     ]

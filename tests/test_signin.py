@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from ipaddress import ip_address
+import itertools
 import logging
 from typing import Any
 
+from aiohttp.test_utils import make_mocked_request
+from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.plex_api.const import DOMAIN
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_PORT,
@@ -27,9 +34,12 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.http import current_request
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 
 from .helpers import call_action, start_manual_flow, wait_until
+from .hostile import HostileServer, response
 from .plex_emulator import PlexEmulator
 from .plex_emulator.plextv import Connection, PlexTV
 from .plex_emulator.tls import CertificateAuthority
@@ -37,6 +47,8 @@ from .plex_emulator.tls import CertificateAuthority
 HASH = "0123456789abcdef0123456789abcdef"
 PLEX_DIRECT = f"127-0-0-1.{HASH}.plex.direct"
 CALLBACK = "/auth/plex_api/callback"
+# The address the person's browser uses: not Home Assistant's own idea of it.
+BROWSER = "http://homeassistant.example:8123"
 
 
 @pytest.fixture
@@ -89,15 +101,73 @@ async def start_sign_in(hass: HomeAssistant) -> dict[str, Any]:
     )
 
 
+async def start_in_browser(hass: HomeAssistant, base: str = BROWSER) -> dict[str, Any]:
+    """Start the sign-in as the frontend does: its request carries HA-Frontend-Base.
+
+    Home Assistant's HTTP layer puts each request in `current_request` while
+    the flow's step runs; this test does the same with an aiohttp request.
+    """
+    request = make_mocked_request(
+        "POST", "/api/config/config_entries/flow", headers={"HA-Frontend-Base": base}
+    )
+    token = current_request.set(request)
+    try:
+        return await start_sign_in(hass)
+    finally:
+        current_request.reset(token)
+
+
+async def follow(client: ClientSessionGenerator, forward_url: str) -> None:
+    """The browser opens the page plex.tv sent it to (this test's server)."""
+    http = await client()
+    resp = await http.get(URL(forward_url).path_qs)
+    assert resp.status == 200
+    assert "close this window" in await resp.text()
+
+
 async def come_back(
     hass: HomeAssistant, client: ClientSessionGenerator, flow_id: str
 ) -> dict[str, Any]:
     """The browser returns to the callback; then the frontend moves the flow on."""
-    http = await client()
-    resp = await http.get(CALLBACK, params={"flow_id": flow_id})
-    assert resp.status == 200
-    assert "close this window" in await resp.text()
+    await follow(client, f"{BROWSER}{CALLBACK}?flow_id={flow_id}")
     return dict(await hass.config_entries.flow.async_configure(flow_id))
+
+
+async def let_time_pass(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float
+) -> None:
+    """Move the frozen clock; the PIN poller's timer fires."""
+    freezer.tick(seconds)
+    async_fire_time_changed(hass)
+    await asyncio.sleep(0)
+
+
+async def poll_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    condition: Any,
+    *,
+    step: float = 1.0,
+    limit: float = 1900,
+) -> float:
+    """Move time a second at a time until `condition()`; the seconds it took."""
+    waited = 0.0
+    while not condition():
+        assert waited < limit, "nothing happened within the PIN's life"
+        await let_time_pass(hass, freezer, step)
+        waited += step
+        for _ in range(20):  # let a poll fired by this second complete
+            await asyncio.sleep(0)
+        await hass.async_block_till_done()
+    return waited
+
+
+def step_of(hass: HomeAssistant, flow_id: str) -> str | None:
+    """The step a flow is at, or None once it is gone."""
+    for flow in hass.config_entries.flow.async_progress():
+        if flow["flow_id"] == flow_id:
+            return flow["step_id"]
+    return None
 
 
 async def over_plain_http(hass: HomeAssistant, result: Any) -> dict[str, Any]:
@@ -120,6 +190,7 @@ async def test_sign_in_over_https(
     hass: HomeAssistant,
     plextv: PlexTV,
     https_emulator: PlexEmulator,
+    hass_client: ClientSessionGenerator,
     hass_client_no_auth: ClientSessionGenerator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -133,24 +204,30 @@ async def test_sign_in_over_https(
     plextv.add_shared_server()
     plextv.add_player()
 
-    result = await start_sign_in(hass)
+    result = await start_in_browser(hass)
 
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["type"] == "external"
     url = URL(result["url"])
     assert str(url.with_fragment(None)) == plextv.auth_url
     [pin] = plextv.pins
     assert pin.strong
     assert pin.headers["X-Plex-Product"] == "Home Assistant"
     assert pin.headers["X-Plex-Device-Name"] == hass.config.location_name
+    # The Origin rule: the PIN made with the browser's origin, the page sending
+    # the browser back there (not to Home Assistant's internal URL).
+    assert pin.origin == BROWSER
     fragment = URL(f"/?{url.fragment.removeprefix('?')}").query
     assert fragment["code"] == pin.code
     assert fragment["clientID"] == pin.client_identifier
     assert fragment["forwardUrl"] == (
-        f"http://127.0.0.1:8123{CALLBACK}?flow_id={result['flow_id']}"
+        f"{BROWSER}{CALLBACK}?flow_id={result['flow_id']}"
     )
 
-    plextv.approve(pin.code)
-    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+    answer = plextv.allow(result["url"])
+    assert answer.approved
+    assert answer.forward_url is not None
+    await follow(hass_client_no_auth, answer.forward_url)
+    result = dict(await hass.config_entries.flow.async_configure(result["flow_id"]))
     await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -244,36 +321,148 @@ async def test_denied(
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-async def test_window_closed_and_pin_expired(
-    hass: HomeAssistant, plextv: PlexTV
+@pytest.mark.parametrize("lifetime", [60, 1800])
+async def test_nobody_comes_back(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    freezer: FrozenDateTimeFactory,
+    lifetime: int,
 ) -> None:
-    """Nobody comes back: when the PIN runs out, the flow moves on by itself."""
+    """Nobody allows: at the PIN's end the flow ends, asked every 2 s until then."""
+    plextv.pin_lifetime = lifetime
     result = await start_sign_in(hass)
     flow_id = result["flow_id"]
-    plextv.expire(plextv.pins[0].code)
+    path = f"/api/v2/pins/{plextv.pins[0].id}"
 
-    await wait_until(
-        lambda: (
-            hass.config_entries.flow.async_get(flow_id)["step_id"] == "sign_in_failed"
-        )
+    waited = await poll_until(
+        hass, freezer, lambda: step_of(hass, flow_id) != "obtain_token", step=2
     )
     result = await hass.config_entries.flow.async_configure(flow_id)
 
     assert result["reason"] == "sign_in_failed"
+    assert waited <= lifetime
+    assert lifetime / 2 - 2 <= len(plextv.requests_for(path)) <= lifetime / 2
 
 
-async def test_dialog_closed_stops_asking(hass: HomeAssistant, plextv: PlexTV) -> None:
-    """The person closes Home Assistant's dialog: plex.tv is no longer asked."""
+async def test_refused_by_plex_tv_ends_within_the_pin_life(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    freezer: FrozenDateTimeFactory,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """plex.tv's page refuses to send the browser on: the flow ends at the PIN's end.
+
+    Here the page was opened with a forwardUrl on another address than the
+    browser's (what core's sign-in did before PR #49915).
+    """
+    plextv.pin_lifetime = 90
+    result = await start_in_browser(hass)
+    flow_id = result["flow_id"]
+    elsewhere = result["url"].replace(
+        URL(BROWSER).host or "", "192.0.2.2"
+    )  # Home Assistant's LAN address in the fragment's forwardUrl
+
+    answer = plextv.allow(elsewhere)
+
+    assert not answer.approved
+    assert answer.message.startswith("Unable to meet demand")
+    waited = await poll_until(
+        hass, freezer, lambda: step_of(hass, flow_id) != "obtain_token", step=2
+    )
+    result = await hass.config_entries.flow.async_configure(flow_id)
+    assert result["reason"] == "sign_in_failed"
+    assert waited <= 90
+    assert len(plextv.requests_for(f"/api/v2/pins/{plextv.pins[0].id}")) <= 45
+
+
+async def test_expired_pin(
+    hass: HomeAssistant, plextv: PlexTV, freezer: FrozenDateTimeFactory
+) -> None:
+    """plex.tv says the PIN is gone (404, code 1020): the next poll ends the flow."""
     result = await start_sign_in(hass)
+    flow_id = result["flow_id"]
+    plextv.expire(plextv.pins[0].code)
+
+    waited = await poll_until(
+        hass, freezer, lambda: step_of(hass, flow_id) != "obtain_token"
+    )
+    result = await hass.config_entries.flow.async_configure(flow_id)
+
+    assert result["reason"] == "sign_in_failed"
+    assert waited <= 3
+    assert len(plextv.requests_for(f"/api/v2/pins/{plextv.pins[0].id}")) == 1
+
+
+async def test_busy_plex_tv_backs_off_then_ends(
+    hass: HomeAssistant, plextv: PlexTV, freezer: FrozenDateTimeFactory
+) -> None:
+    """429 on every poll: asked less and less often, then "plex.tv is busy"."""
+    result = await start_sign_in(hass)
+    flow_id = result["flow_id"]
     path = f"/api/v2/pins/{plextv.pins[0].id}"
-    await plextv.wait_for_request(path)
+    plextv.busy = True
+    times: list[float] = []
+    elapsed = 0.0
+    while step_of(hass, flow_id) == "obtain_token":
+        asked = len(plextv.requests_for(path))
+        elapsed += await poll_until(
+            hass,
+            freezer,
+            lambda asked=asked: (
+                len(plextv.requests_for(path)) > asked
+                or step_of(hass, flow_id) != "obtain_token"
+            ),
+            limit=60,
+        )
+        times.append(elapsed)
+    result = await hass.config_entries.flow.async_configure(flow_id)
 
-    hass.config_entries.flow.async_abort(result["flow_id"])
-    await asyncio.sleep(0)
-    asked = len(plextv.requests_for(path))
-    await asyncio.sleep(1.5)
+    assert result["reason"] == "plex_tv_busy"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(plextv.requests_for(path)) == 4
+    assert gaps[:3] == [4, 8, 16]
 
-    assert len(plextv.requests_for(path)) == asked
+
+async def test_callback_and_poller_never_ask_too_fast(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    freezer: FrozenDateTimeFactory,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The browser coming back right after a poll does not ask plex.tv again."""
+    result = await start_sign_in(hass)
+    flow_id = result["flow_id"]
+    path = f"/api/v2/pins/{plextv.pins[0].id}"
+    await poll_until(hass, freezer, lambda: len(plextv.requests_for(path)) == 1)
+    for _ in range(3):
+        await follow(hass_client_no_auth, f"{BROWSER}{CALLBACK}?flow_id={flow_id}")
+
+    assert len(plextv.requests_for(path)) == 1
+    hass.config_entries.flow.async_abort(flow_id)
+
+
+async def test_dialog_closed_stops_asking(
+    hass: HomeAssistant, plextv: PlexTV, freezer: FrozenDateTimeFactory
+) -> None:
+    """The person closes Home Assistant's dialog: plex.tv is no longer asked.
+
+    A second sign-in left open shows that the clock moved far enough for the
+    closed one to have asked several times had it not stopped.
+    """
+    closed = await start_sign_in(hass)
+    kept = await start_sign_in(hass)
+    closed_path, kept_path = (f"/api/v2/pins/{pin.id}" for pin in plextv.pins)
+    await poll_until(hass, freezer, lambda: len(plextv.requests_for(closed_path)))
+    hass.config_entries.flow.async_abort(closed["flow_id"])
+    asked = len(plextv.requests_for(closed_path))
+    kept_asked = len(plextv.requests_for(kept_path))
+
+    await poll_until(
+        hass, freezer, lambda: len(plextv.requests_for(kept_path)) >= kept_asked + 3
+    )
+
+    assert len(plextv.requests_for(closed_path)) == asked
+    hass.config_entries.flow.async_abort(kept["flow_id"])
 
 
 @pytest.mark.parametrize(
@@ -305,13 +494,47 @@ async def test_no_usable_server(
 
 
 async def test_plex_tv_down(hass: HomeAssistant, plextv: PlexTV) -> None:
-    """plex.tv answers with an error page: the flow says so, no traceback."""
+    """plex.tv cannot be reached: said, with a way on by hand (or to try again)."""
     plextv.fail_with = 500
 
     result = await start_sign_in(hass)
 
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "plex_tv_offline"
+    assert result["menu_options"] == ["sign_in", "manual"]
+    again = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sign_in"}
+    )
+    assert again["step_id"] == "plex_tv_offline"
+    manual = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "manual"}
+    )
+    assert manual["type"] is FlowResultType.FORM
+    assert manual["step_id"] == "manual"
+
+
+async def test_plex_tv_unreachable(hass: HomeAssistant, plextv: PlexTV) -> None:
+    """No plex.tv at all (the Internet is down): the same way on."""
+    await plextv.stop()
+
+    result = await start_sign_in(hass)
+
+    assert result["step_id"] == "plex_tv_offline"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(429, "plex_tv_busy")], ids=["too_many_requests"]
+)
+async def test_no_pin(
+    hass: HomeAssistant, plextv: PlexTV, status: int, reason: str
+) -> None:
+    """plex.tv is busy when asked for a PIN: a translated abort."""
+    plextv.fail_with = status
+
+    result = await start_sign_in(hass)
+
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "plex_tv_unavailable"
+    assert result["reason"] == reason
 
 
 async def test_server_already_set_up(
@@ -360,8 +583,12 @@ async def test_back_too_early_then_allowed(
     plextv: PlexTV,
     emulator: PlexEmulator,
     hass_client_no_auth: ClientSessionGenerator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Coming back before allowing, or while plex.tv errs: the flow keeps waiting."""
+    """Coming back before allowing, or while plex.tv errs: the flow keeps waiting.
+
+    A second apart each time: plex.tv is never asked faster than that.
+    """
     list_server(plextv, emulator)
     result = await start_sign_in(hass)
     flow_id = result["flow_id"]
@@ -370,11 +597,13 @@ async def test_back_too_early_then_allowed(
     await http.get(CALLBACK, params={"flow_id": flow_id})
     assert hass.config_entries.flow.async_get(flow_id)["step_id"] == "obtain_token"
     plextv.fail_with = 500
+    freezer.tick(1)
     await http.get(CALLBACK, params={"flow_id": flow_id})
     assert hass.config_entries.flow.async_get(flow_id)["step_id"] == "obtain_token"
     plextv.fail_with = None
     await http.get(CALLBACK, params={"flow_id": "not-a-flow"})  # ignored
     plextv.approve(plextv.pins[0].code)
+    freezer.tick(1)
 
     result = await over_plain_http(
         hass, await come_back(hass, hass_client_no_auth, flow_id)
@@ -424,7 +653,7 @@ async def test_servers_not_listed(
 
     result = await come_back(hass, hass_client_no_auth, result["flow_id"])
 
-    assert result["reason"] == "plex_tv_unavailable"
+    assert result["reason"] == "sign_in_failed"
 
 
 async def test_server_refuses_the_token(
@@ -519,3 +748,205 @@ async def test_reauth_with_an_account_that_does_not_own_it(
     assert result["reason"] == "not_owner"
     assert result["description_placeholders"] == {"name": "Living Room Plex"}
     assert dict(init_integration.data) == old
+
+
+async def test_plain_http_asks_identity_again(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Another server took the address while plain HTTP was asked: no token."""
+    list_server(plextv, emulator)
+    result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    assert result["step_id"] == "plain_http"
+    emulator.machine_identifier = "someone-else"
+
+    result = await over_plain_http(hass, result)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "server_changed"
+    assert emulator.token_requests() == 0
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+async def discover_emulator(hass: HomeAssistant, emulator: PlexEmulator) -> Any:
+    """The emulator announced over zeroconf, as Home Assistant hands it over."""
+    info = ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        port=emulator.port,
+        hostname="plex.local.",
+        type="_plexmediasvr._tcp.local.",
+        name=f"{emulator.friendly_name}._plexmediasvr._tcp.local.",
+        properties={},
+    )
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+
+
+async def test_sign_in_for_a_discovered_server(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """plex.tv confirms the account owns the announced server: only it is set up."""
+    plextv.add_server("Basement Plex")  # the account's other server: not offered
+    list_server(plextv, emulator)
+    menu = await discover_emulator(hass, emulator)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["step_id"] == "plain_http"  # the emulator speaks plain HTTP
+    assert emulator.token_requests() == 0
+    result = await over_plain_http(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == emulator.machine_identifier
+    assert result["data"][CONF_TOKEN] == emulator.owner_token
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_discovered_server_not_owned(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The account does not own what was announced: told, and nothing is sent."""
+    plextv.add_server("Another Plex")
+    menu = await discover_emulator(hass, emulator)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["reason"] == "not_owner"
+    assert result["description_placeholders"] == {"name": emulator.friendly_name}
+    assert emulator.token_requests() == 0
+
+
+async def test_discovered_while_offline(
+    hass: HomeAssistant, plextv: PlexTV, emulator: PlexEmulator
+) -> None:
+    """No plex.tv for a discovered server: the token form is the way on."""
+    menu = await discover_emulator(hass, emulator)
+    await plextv.stop()
+
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+
+    assert result["menu_options"] == ["sign_in", "zeroconf_token"]
+
+
+async def test_reauth_while_offline(
+    hass: HomeAssistant, plextv: PlexTV, init_integration: MockConfigEntry
+) -> None:
+    """No plex.tv while re-authenticating: the token form is the way on."""
+    await plextv.stop()
+    menu = await init_integration.start_reauth_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+
+    assert result["menu_options"] == ["sign_in", "reauth_confirm"]
+
+
+async def test_probes_a_few_at_a_time(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """40 announced addresses that are slow to hang up: 8 at once, 24 in all."""
+    active, seen, probed = 0, {"max": 0}, set()
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        active += 1
+        probed.add(writer.get_extra_info("sockname")[1])
+        seen["max"] = max(seen["max"], active)
+        await asyncio.sleep(0.05)  # a slow address; then it hangs up
+        active -= 1
+        writer.close()
+
+    listeners = [await asyncio.start_server(hold, "127.0.0.1", 0) for _ in range(40)]
+    ports = [listener.sockets[0].getsockname()[1] for listener in listeners]
+    plextv.add_server(
+        emulator.friendly_name,
+        access_token=emulator.owner_token,
+        client_identifier=emulator.machine_identifier,
+        connections=[Connection.lan("127.0.0.1", port) for port in ports],
+    ).plex_direct_hash = None
+    try:
+        result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+    assert result["reason"] == "sign_in_unreachable"
+    assert seen == {"max": 8}
+    assert probed == set(ports[:24])  # the first 24 as plex.tv listed them
+
+
+@pytest.mark.parametrize("base", ["http://[::1", "javascript:alert(1)", "", "/x"])
+async def test_odd_frontend_base(
+    hass: HomeAssistant, plextv: PlexTV, base: str
+) -> None:
+    """A frontend base that is no http(s) origin: no Origin, no forwardUrl."""
+    result = await start_in_browser(hass, base)
+
+    assert plextv.pins[0].origin is None
+    assert "forwardUrl" not in result["url"]
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_pin_of_the_wrong_shape(
+    hass: HomeAssistant, plextv: PlexTV, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plex.tv's PIN answer is not usable (an infinite id): a translated abort."""
+    body = b'{"id": Infinity, "code": "abcd1234", "expiresIn": 1800}'
+    async with HostileServer(lambda _path, _headers: response(body)) as hostile:
+        monkeypatch.setenv("PLEX_API_PLEX_TV_URL", hostile.url)
+        result = await start_sign_in(hass)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "plex_tv_invalid"
+
+
+async def test_servers_of_the_wrong_shape(
+    hass: HomeAssistant, plextv: PlexTV, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """plex.tv lists a server with markup for an identifier: a translated abort."""
+    plextv.add_server(client_identifier="<b>not an id</b>")
+
+    result = await sign_in_and_allow(hass, plextv, hass_client_no_auth)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "plex_tv_invalid"
+
+
+async def test_plex_tv_gone_after_allow(
+    hass: HomeAssistant, plextv: PlexTV, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """plex.tv goes away between Allow and the servers: the offline menu."""
+    result = await start_sign_in(hass)
+    plextv.approve(plextv.pins[0].code)
+    await follow(
+        hass_client_no_auth, f"{BROWSER}{CALLBACK}?flow_id={result['flow_id']}"
+    )
+    await plextv.stop()
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+
+    assert result["step_id"] == "plex_tv_offline"
+    assert result["menu_options"] == ["sign_in", "manual"]

@@ -7,9 +7,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .clients import async_create_client
 from .const import DOMAIN
 from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
-from .helpers import async_create_client
 from .repairs import async_remove_issues
 from .services import async_setup_services
 

@@ -1,12 +1,23 @@
-"""Config flow: set up a Plex server, re-authenticate, reconfigure, options."""
+"""Config flow: sign in with Plex or enter a server, discovery, reauth, reconfigure.
+
+Every step proves its input with one function, `_async_check` (mealie's
+`check_connection` shape): `/identity` first, a check of which server that is
+(which may abort), and only then the token.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, override
 
+import probatio
+
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_ZEROCONF,
     ConfigEntry,
+    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
@@ -19,16 +30,28 @@ from homeassistant.const import (
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import AbortFlow
+from homeassistant.helpers.selector import (
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+)
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .connection import base_url, follows_discovery
+from .clients import async_create_client
+from .connection import (
+    InvalidInputError,
+    address_data,
+    base_url,
+    follows_discovery,
+    normalize_connection,
+    normalize_token,
+)
 from .const import CONF_ROTATION_HOURS, CONF_SHOW_TOKEN, DEFAULT_PORT, DOMAIN, LOGGER
 from .forms import (
     PLACEHOLDERS,
     TOKEN_SCHEMA,
     USER_SCHEMA,
     address_schema,
-    async_prove,
     error_placeholders,
     flat_input,
     form_values,
@@ -36,21 +59,47 @@ from .forms import (
     token_form_errors,
     valid_rotation,
 )
-from .helpers import async_create_client, markdown_text, printable
-from .plex import PlexError
-from .signin import PlexSignInFlow
+from .plex import (
+    Address,
+    PlexAuthenticationError,
+    PlexError,
+    PlexResource,
+    PlexResponseError,
+    PlexTVBusyError,
+    address_candidates,
+    async_best_address,
+)
+from .signin import BUSY, PlexSignIn
+from .texts import error_key, markdown_text, printable
+from .view import WAITING_STEP, async_resume
 
 # The end of a zeroconf instance name: "Living Room Plex._plexmediasvr._tcp.local."
 _SERVICE_SUFFIX = "._plexmediasvr"
+# Where "by hand" leads from the offline menu, for each way a flow started.
+_BY_HAND = {SOURCE_REAUTH: "reauth_confirm", SOURCE_ZEROCONF: "zeroconf_token"}
+type IdentityCheck = Callable[[str], Awaitable[None]]
 
 
-class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What a submitted form proved: the data to store, or the form's errors."""
+
+    data: dict[str, Any]
+    errors: dict[str, str]
+    title: str = ""  # the server's name, when a token proved it
+
+
+class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a Plex server, keyed on its machine identifier."""
 
     VERSION = 1
 
     _discovered: dict[str, Any]
     _discovered_name: str
+    _sign_in: PlexSignIn | None = None
+    _account_token: str
+    _servers: dict[str, PlexResource]
+    _pending: tuple[str, dict[str, Any], str]  # name, data with token, server id
 
     @staticmethod
     @callback
@@ -59,11 +108,94 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
         """Options: rotation age and whether the sensor shows the token."""
         return PlexApiOptionsFlow()
 
+    # --- what every step shares ------------------------------------------------
+
+    async def _async_check(
+        self,
+        user_input: Mapping[str, Any],
+        check_identity: IdentityCheck,
+        *,
+        with_token: bool = True,
+    ) -> Proof:
+        """Normalise and prove the input against the server.
+
+        `check_identity` gets the machine identifier from `/identity` before the
+        token is sent anywhere, and may abort the flow. With `with_token`, a
+        transient token proves the owner token too; without (reconfigure), no
+        token is sent: the running entry keeps its token if the server accepts it.
+        """
+        try:
+            data = {
+                **normalize_connection(user_input),
+                CONF_TOKEN: normalize_token(user_input[CONF_TOKEN]),
+            }
+        except InvalidInputError as err:
+            return Proof(dict(user_input), {err.field: err.error})
+        try:
+            client = await async_create_client(self.hass, data)
+            identity = await client.identity()
+            await check_identity(identity.machine_identifier)
+            if not with_token:
+                return Proof(data, {})
+            server, _ = await client.verified_transient_token(
+                identity.machine_identifier
+            )
+        except PlexError as err:
+            return Proof(data, {"base": error_key(err)})
+        except AbortFlow:
+            raise
+        except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
+            LOGGER.exception("Unexpected error while checking the Plex server")
+            return Proof(data, {"base": "unknown"})
+        return Proof(data, {}, server.friendly_name)
+
+    async def _async_identify(self, address: Mapping[str, Any]) -> str | None:
+        """The machine identifier `/identity` gives at an address, or None."""
+        client = await async_create_client(self.hass, address)
+        try:
+            identity = await client.identity()
+        except PlexError as err:
+            LOGGER.debug("No Plex server answers at %s: %s", client.base_url, err)
+            return None
+        return identity.machine_identifier
+
+    async def _new_server(self, machine_identifier: str) -> None:
+        """A server that is already set up aborts before any token is sent."""
+        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
+        self._abort_if_unique_id_configured()
+
+    async def _same_server(self, machine_identifier: str) -> None:
+        """Reauth and reconfigure: the entry's server, or the token is not sent."""
+        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
+        self._abort_if_unique_id_mismatch(reason="wrong_server")
+
+    async def _chosen_server(self, machine_identifier: str) -> None:
+        """The server chosen before (signed in, discovered), or no token goes out.
+
+        Asked right before the token is sent: the address may answer as
+        another server by now (plain HTTP proves nothing for long).
+        """
+        if machine_identifier != self.unique_id:
+            raise AbortFlow("server_changed")
+        self._abort_if_unique_id_configured()
+
+    def _async_update(
+        self, entry: ConfigEntry, updates: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Store the change and reload, even if nothing changed.
+
+        A reauth that stores the same token must still bring the entry back;
+        a reload also cannot race an unload, as an in-place change could.
+        """
+        return self.async_update_reload_and_abort(entry, data_updates=updates)
+
+    # --- the first menu and the manual form --------------------------------------
+
     @override
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Sign in with Plex (recommended), or enter the server and token."""
+        """Sign in with Plex (recommended, needs the Internet), or enter the server."""
         return self.async_show_menu(step_id="user", menu_options=["sign_in", "manual"])
 
     async def async_step_manual(
@@ -73,9 +205,7 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders = dict(PLACEHOLDERS)
         if user_input is not None:
-            proof = await async_prove(
-                self.hass, flat_input(user_input), self._new_server
-            )
+            proof = await self._async_check(flat_input(user_input), self._new_server)
             if not (errors := proof.errors):
                 return self.async_create_entry(title=proof.title, data=proof.data)
             placeholders = error_placeholders(proof.data)
@@ -87,6 +217,202 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    # --- sign in with Plex --------------------------------------------------------
+
+    async def async_step_sign_in(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask plex.tv for a PIN and send the person to Plex's sign-in page."""
+        try:
+            self._sign_in = await PlexSignIn.async_start(self.hass, self.flow_id)
+        except PlexTVBusyError:
+            return self.async_abort(reason="plex_tv_busy")
+        except PlexResponseError:
+            return self.async_abort(reason="plex_tv_invalid")
+        except PlexError as err:
+            LOGGER.debug("plex.tv did not give a PIN: %s", err)
+            return await self.async_step_plex_tv_offline()
+        self._sign_in.wait(lambda: async_resume(self.hass, self.flow_id))
+        return self.async_external_step(
+            step_id=WAITING_STEP, url=self._sign_in.auth_url
+        )
+
+    async def async_step_plex_tv_offline(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """plex.tv cannot be reached: try again, or go on by hand."""
+        by_hand = _BY_HAND.get(str(self.source), "manual")
+        return self.async_show_menu(
+            step_id="plex_tv_offline", menu_options=["sign_in", by_hand]
+        )
+
+    async def async_step_obtain_token(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Back from plex.tv (the callback, or the poller): was it allowed."""
+        sign_in = self._sign_in
+        assert sign_in is not None  # this step follows sign_in only
+        await sign_in.async_ask()
+        if not sign_in.done:
+            return self.async_external_step(step_id=WAITING_STEP, url=sign_in.auth_url)
+        sign_in.stop()
+        if sign_in.token is None:
+            failed = "sign_in_busy" if sign_in.failure == BUSY else "sign_in_failed"
+            return self.async_external_step_done(next_step_id=failed)
+        self._account_token = sign_in.token
+        return self.async_external_step_done(next_step_id="pick_server")
+
+    async def async_step_sign_in_failed(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Denied, refused by plex.tv's page, closed or too late: nothing was kept."""
+        return self.async_abort(reason="sign_in_failed")
+
+    async def async_step_sign_in_busy(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """plex.tv kept asking to be asked less often."""
+        return self.async_abort(reason="plex_tv_busy")
+
+    async def async_step_pick_server(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The account's own servers (only the expected one, if any); one is taken."""
+        if not hasattr(self, "_servers") and (stop := await self._async_list_servers()):
+            return stop
+        if len(self._servers) == 1:
+            return await self._async_use(next(iter(self._servers.values())))
+        if user_input is not None:
+            return await self._async_use(self._servers[user_input["server"]])
+        options = [
+            SelectOptionDict(value=key, label=_label(server))
+            for key, server in self._servers.items()
+        ]
+        return self.async_show_form(
+            step_id="pick_server",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Required("server"): SelectSelector(
+                        SelectSelectorConfig(options=options)
+                    )
+                }
+            ),
+        )
+
+    async def _async_list_servers(self) -> ConfigFlowResult | None:
+        """Ask plex.tv for the account's servers; a result ends the step."""
+        assert self._sign_in is not None  # this step follows sign_in only
+        try:
+            servers = await self._sign_in.async_owned_servers(self._account_token)
+        except PlexResponseError:
+            return self.async_abort(reason="plex_tv_invalid")
+        except PlexAuthenticationError:  # signed out meanwhile
+            return self.async_abort(reason="sign_in_failed")
+        except PlexError as err:
+            LOGGER.debug("plex.tv did not list the servers: %s", err)
+            return await self.async_step_plex_tv_offline()
+        if (expected := self._expected()) is not None:
+            unique_id, name = expected
+            servers = [s for s in servers if s.machine_identifier == unique_id]
+            if not servers:
+                return self.async_abort(
+                    reason="not_owner",
+                    description_placeholders={"name": markdown_text(name)},
+                )
+        if not servers:
+            return self.async_abort(reason="no_servers")
+        self._servers = {s.machine_identifier: s for s in servers}
+        return None
+
+    def _expected(self) -> tuple[str | None, str] | None:
+        """The server a sign-in must be for (reauth, discovery) and its name."""
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+            return entry.unique_id, entry.title
+        if self.source == SOURCE_ZEROCONF:
+            return self.unique_id, self._discovered_name
+        return None
+
+    async def _async_use(self, server: PlexResource) -> ConfigFlowResult:
+        """Prove the server's token at its best address, then keep it."""
+        placeholders = {"name": markdown_text(server.name)}
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+            data = {**entry.data, CONF_TOKEN: server.access_token}
+            proof = await self._async_check(data, self._same_server)
+            if proof.errors:
+                return self._abort_unproved(proof.errors, placeholders)
+            return self._async_update(entry, {CONF_TOKEN: server.access_token})
+        await self._new_server(server.machine_identifier)
+        address = await async_best_address(
+            address_candidates(server), server.machine_identifier, self._async_probe
+        )
+        if address is None:
+            return self.async_abort(
+                reason="sign_in_unreachable", description_placeholders=placeholders
+            )
+        data = {**address_data(address), CONF_TOKEN: server.access_token}
+        self._pending = (server.name, data, server.machine_identifier)
+        if not address.ssl:
+            return await self.async_step_plain_http()
+        return await self._async_create()
+
+    async def _async_probe(self, address: Address) -> str | None:
+        """`/identity` at an address plex.tv listed (no token sent)."""
+        return await self._async_identify(address_data(address))
+
+    async def async_step_plain_http(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Only plain HTTP answered: the token would cross the LAN unencrypted.
+
+        Asked before any token is sent there: an /identity answer over HTTP
+        proves less than a checked certificate.
+        """
+        if user_input is not None:
+            return await self._async_create()
+        name, data, _ = self._pending
+        return self.async_show_form(
+            step_id="plain_http",
+            description_placeholders={
+                "name": markdown_text(name),
+                "url": str(base_url(data)),
+            },
+        )
+
+    async def _async_create(self) -> ConfigFlowResult:
+        """Prove the token at the chosen address, still that server, then create."""
+        name, data, _ = self._pending
+        proof = await self._async_check(data, self._chosen_server)
+        if proof.errors:
+            return self._abort_unproved(proof.errors, {"name": markdown_text(name)})
+        LOGGER.info(
+            "Signed in with Plex: %s is reached at %s (%s)",
+            printable(name),
+            base_url(data),
+            "HTTPS, certificate checked" if data[CONF_SSL] else "plain HTTP",
+        )
+        return self.async_create_entry(title=proof.title or name, data=proof.data)
+
+    def _abort_unproved(
+        self, errors: dict[str, str], placeholders: dict[str, str]
+    ) -> ConfigFlowResult:
+        """The server did not take the token plex.tv gave, or did not answer."""
+        refused = errors.get("base") == "invalid_auth"
+        return self.async_abort(
+            reason="sign_in_refused" if refused else "sign_in_unreachable",
+            description_placeholders=placeholders,
+        )
+
+    @callback
+    @override
+    def async_remove(self) -> None:
+        """The dialog was closed: stop asking plex.tv."""
+        if self._sign_in is not None:
+            self._sign_in.stop()
+
+    # --- re-authentication and reconfiguration ------------------------------------
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
@@ -107,8 +433,8 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            proof = await async_prove(
-                self.hass, {**entry.data, **user_input}, self._same_server
+            proof = await self._async_check(
+                {**entry.data, **user_input}, self._same_server
             )
             if not proof.errors:
                 return self._async_update(entry, {CONF_TOKEN: proof.data[CONF_TOKEN]})
@@ -131,8 +457,7 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         values = form_values(entry.data)
         if user_input is not None:
-            proof = await async_prove(
-                self.hass,
+            proof = await self._async_check(
                 {**entry.data, **flat_input(user_input)},
                 self._same_server,
                 with_token=False,
@@ -151,6 +476,8 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
                 "name": markdown_text(entry.title),
             },
         )
+
+    # --- discovery ------------------------------------------------------------------
 
     @override
     async def async_step_zeroconf(
@@ -185,35 +512,68 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
     async def async_step_zeroconf_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask only for the owner token of the discovered server."""
+        """Sign in (plex.tv tells whether the account owns it), or give a token.
+
+        Anyone on the LAN can announce a server and copy `/identity`: the
+        announcement alone never gets a token.
+        """
+        return self.async_show_menu(
+            step_id="zeroconf_confirm",
+            menu_options=["sign_in", "zeroconf_token"],
+            description_placeholders=self._discovered_placeholders(),
+        )
+
+    async def async_step_zeroconf_token(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the owner token; nothing is sent before plain HTTP is confirmed."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            proof = await async_prove(
-                self.hass, {**self._discovered, **user_input}, self._discovered_server
+            try:
+                token = normalize_token(user_input[CONF_TOKEN])
+            except InvalidInputError as err:
+                errors = {err.field: err.error}
+            else:
+                data = {**self._discovered, CONF_TOKEN: token}
+                self._pending = (self._discovered_name, data, str(self.unique_id))
+                return await self.async_step_zeroconf_plain_http()
+        return self._token_form(errors)
+
+    async def async_step_zeroconf_plain_http(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The same warning as the sign-in's; then `/identity` again, the token."""
+        if user_input is None:
+            return self.async_show_form(
+                step_id="zeroconf_plain_http",
+                description_placeholders=self._discovered_placeholders(),
             )
-            if not proof.errors:
-                return self.async_create_entry(title=proof.title, data=proof.data)
-            errors = token_form_errors(proof.errors, "cannot_reach_discovered")
+        _, data, _ = self._pending
+        proof = await self._async_check(data, self._chosen_server)
+        if proof.errors:
+            return self._token_form(
+                token_form_errors(proof.errors, "cannot_reach_discovered")
+            )
+        return self.async_create_entry(title=proof.title, data=proof.data)
+
+    def _token_form(self, errors: dict[str, str]) -> ConfigFlowResult:
+        """The discovered server's token form, with errors if any."""
         return self.async_show_form(
-            step_id="zeroconf_confirm",
+            step_id="zeroconf_token",
             data_schema=TOKEN_SCHEMA,
             errors=errors,
             description_placeholders={
                 **error_placeholders(self._discovered),
-                "name": markdown_text(self._discovered_name),
-                "address": str(base_url(self._discovered)),
+                **self._discovered_placeholders(),
             },
         )
 
-    async def _async_identify(self, address: Mapping[str, Any]) -> str | None:
-        """The machine identifier `/identity` gives at an address, or None."""
-        client = await async_create_client(self.hass, address)
-        try:
-            identity = await client.identity()
-        except PlexError as err:
-            LOGGER.debug("No Plex server answers at %s: %s", client.base_url, err)
-            return None
-        return identity.machine_identifier
+    def _discovered_placeholders(self) -> dict[str, str]:
+        """The discovered server's name and address, as its steps show them."""
+        return {
+            "name": markdown_text(self._discovered_name),
+            "address": str(base_url(self._discovered)),
+        }
 
     async def _async_moved(
         self, entry: ConfigEntry, address: Mapping[str, Any]
@@ -231,11 +591,14 @@ class PlexApiConfigFlow(PlexSignInFlow, domain=DOMAIN):
             return None
         return {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
 
-    async def _discovered_server(self, machine_identifier: str) -> None:
-        """Zeroconf confirm: still the discovered server, and still not set up."""
-        if machine_identifier != self.unique_id:
-            raise AbortFlow("wrong_server")
-        self._abort_if_unique_id_configured()
+
+def _label(server: PlexResource) -> str:
+    """How a server is offered: its name, platform, version, and if it is online."""
+    details = ", ".join(filter(None, (server.platform, server.version)))
+    state = "online" if server.online else "offline"
+    return (
+        f"{server.name} ({details}; {state})" if details else f"{server.name} ({state})"
+    )
 
 
 class PlexApiOptionsFlow(OptionsFlow):

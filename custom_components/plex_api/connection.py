@@ -20,7 +20,7 @@ from homeassistant.const import (
 )
 from homeassistant.util.network import is_host_valid, is_ip_address, is_ipv6_address
 
-from .plex import PlexResource, is_sendable_token
+from .plex import Address, is_sendable_token
 
 _MAX_PORT = 65535
 
@@ -58,9 +58,18 @@ def normalize_connection(user_input: Mapping[str, Any]) -> dict[str, Any]:
         port = port_text
     # yarl and IDNA would silently turn look-alikes (the long s, the Kelvin
     # sign) into other ASCII letters: the host stored must be the host used.
-    if not (host.isascii() and is_host_valid(host)):
+    if not (host.isascii() and is_host_valid(host) and _builds(host)):
         raise InvalidInputError(CONF_HOST, "invalid_host")
     return {**user_input, CONF_HOST: host, CONF_PORT: _port(port), CONF_SSL: use_ssl}
+
+
+def _builds(host: str) -> bool:
+    """Whether a URL can carry the host unchanged (`::1%a]b` is an IP to Python)."""
+    try:
+        built = URL.build(scheme="http", host=host).host
+    except ValueError:
+        return False
+    return built is not None and built.lower() == host.lower()
 
 
 def normalize_token(token: object) -> str:
@@ -145,38 +154,11 @@ def _port(value: object) -> int:
     return value
 
 
-def address_candidates(server: PlexResource) -> list[dict[str, Any]]:
-    """The server's addresses, best first.
-
-    HTTPS with the certificate checked (local, then remote), plain HTTP on the
-    LAN last; never the relay (it is for streaming, slow and rate-limited).
-    """
-    secure_local: list[dict[str, Any]] = []
-    secure_remote: list[dict[str, Any]] = []
-    plain_local: list[dict[str, Any]] = []
-    for connection in server.connections:
-        if connection.relay:
-            continue
-        uri = URL(connection.uri)
-        if connection.protocol == "https" and uri.host:
-            address = _address(uri.host, uri.port or connection.port, ssl=True)
-            (secure_local if connection.local else secure_remote).append(address)
-        if connection.local:
-            plain_local.append(_address(connection.address, connection.port, ssl=False))
-    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for address in (*secure_local, *secure_remote, *plain_local):
-        unique.setdefault(tuple(address.values()), address)
-    return list(unique.values())
-
-
-def _address(host: str, port: int, *, ssl: bool) -> dict[str, Any]:
-    """Entry data for an address; HTTPS is always checked on this path."""
-    return {CONF_HOST: host, CONF_PORT: port, CONF_SSL: ssl, CONF_VERIFY_SSL: True}
-
-
-def address_url(address: dict[str, Any]) -> str:
-    """An address as a URL, to show and log."""
-    scheme = "https" if address[CONF_SSL] else "http"
-    return str(
-        URL.build(scheme=scheme, host=address[CONF_HOST], port=address[CONF_PORT])
-    )
+def address_data(address: Address) -> dict[str, Any]:
+    """Entry data for an address from plex.tv; HTTPS is always checked there."""
+    return {
+        CONF_HOST: address.host,
+        CONF_PORT: address.port,
+        CONF_SSL: address.ssl,
+        CONF_VERIFY_SSL: True,
+    }

@@ -55,3 +55,8 @@ SERVICE_GET_TRANSIENT_TOKEN: Final = "get_transient_token"
 PLEX_TV_URL_ENV: Final = "PLEX_API_PLEX_TV_URL"
 # How often a sign-in in progress asks plex.tv whether the person allowed it.
 PIN_POLL_INTERVAL: Final = 2.0
+# Never ask plex.tv about a PIN more often than this (the callback and the
+# poller share it); 429 answers double the wait, this many in a row end it.
+MIN_PIN_POLL_INTERVAL: Final = 1.0
+MAX_PIN_POLL_INTERVAL: Final = 30.0
+MAX_BUSY_ANSWERS: Final = 4

@@ -41,7 +41,6 @@ from .const import (
     UNCHECKED_PROBE,
     UPDATE_INTERVAL,
 )
-from .helpers import error_key
 from .plex import (
     ANSWERED,
     ListenerState,
@@ -58,6 +57,7 @@ from .plex import (
     TransientToken,
 )
 from .repairs import async_checks_skipped, async_right_server, async_wrong_server
+from .texts import error_key
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
 

@@ -1,13 +1,8 @@
-"""The forms the flows share: their fields, what they show again, the proof.
-
-Used by the config flow's steps (manual, reauth, reconfigure, discovery) and
-the sign-in's, so that each is written once.
-"""
+"""The forms the flows show: their fields, and what they show again (no I/O)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 import math
 from typing import Any
 
@@ -20,8 +15,7 @@ from homeassistant.const import (
     CONF_TOKEN,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import AbortFlow, section
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -32,12 +26,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .connection import (
-    InvalidInputError,
-    base_url,
-    normalize_connection,
-    normalize_token,
-)
+from .connection import InvalidInputError, base_url, normalize_connection
 from .const import (
     CONF_ROTATION_HOURS,
     CONF_SHOW_TOKEN,
@@ -46,12 +35,9 @@ from .const import (
     DEFAULT_SHOW_TOKEN,
     DEFAULT_SSL,
     DEFAULT_VERIFY_SSL,
-    LOGGER,
     MAX_ROTATION_HOURS,
     MIN_ROTATION_HOURS,
 )
-from .helpers import async_create_client, error_key
-from .plex import PlexError
 
 CONF_TLS = "tls"  # the form section holding the HTTPS switches
 TOKEN_HELP_URL = "https://support.plex.tv/articles/204059436-finding-an-authentication-token-x-plex-token/"
@@ -63,7 +49,6 @@ PLACEHOLDERS = {
 # Errors about reaching the server; a form that only asks for a token cannot
 # act on their advice (HTTPS, certificate), so it says so in its own words.
 _REACHING = {"cannot_connect", "timeout", "ssl_error", "redirected", "not_plex"}
-type IdentityCheck = Callable[[str], Awaitable[None]]
 
 
 def _tls_section(collapsed: bool) -> section:
@@ -122,53 +107,6 @@ def flat_input(user_input: Mapping[str, Any]) -> dict[str, Any]:
         CONF_SSL: tls.get(CONF_SSL, DEFAULT_SSL),
         CONF_VERIFY_SSL: tls.get(CONF_VERIFY_SSL, DEFAULT_VERIFY_SSL),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Proof:
-    """What a submitted form proved: the data to store, or the form's errors."""
-
-    data: dict[str, Any]
-    errors: dict[str, str]
-    title: str = ""  # the server's name, when a token proved it
-
-
-async def async_prove(
-    hass: HomeAssistant,
-    user_input: Mapping[str, Any],
-    check_identity: IdentityCheck,
-    *,
-    with_token: bool = True,
-) -> Proof:
-    """Normalise and prove the input against the server.
-
-    `check_identity` gets the machine identifier from `/identity` before the
-    token is sent anywhere, and may abort the flow. With `with_token`, a
-    transient token proves the owner token too; without (reconfigure), no
-    token is sent: the running entry keeps its token if the server accepts it.
-    """
-    try:
-        data = {
-            **normalize_connection(user_input),
-            CONF_TOKEN: normalize_token(user_input[CONF_TOKEN]),
-        }
-    except InvalidInputError as err:
-        return Proof(dict(user_input), {err.field: err.error})
-    try:
-        client = await async_create_client(hass, data)
-        identity = await client.identity()
-        await check_identity(identity.machine_identifier)
-        if not with_token:
-            return Proof(data, {})
-        server, _ = await client.verified_transient_token(identity.machine_identifier)
-    except PlexError as err:
-        return Proof(data, {"base": error_key(err)})
-    except AbortFlow:
-        raise
-    except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
-        LOGGER.exception("Unexpected error while checking the Plex server")
-        return Proof(data, {"base": "unknown"})
-    return Proof(data, {}, server.friendly_name)
 
 
 def error_placeholders(data: Mapping[str, Any]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
-from .helpers import markdown_text
+from .texts import markdown_text
 
 WRONG_SERVER = "wrong_server"
 CHECKS_SKIPPED = "checks_skipped"

@@ -103,6 +103,10 @@ def test_sign_in_with_plex(
     ]
     [pin] = plextv.pins
     assert pin.headers["X-Plex-Product"] == "Home Assistant"
+    # The Origin rule held: the PIN was made with the browser's own address,
+    # and plex.tv's page sent the browser back there without refusing.
+    assert pin.origin == signing_in_hass.url.rstrip("/")
+    assert pin.refused == 0
     issued = set(emulator.state()["transient_tokens"])
     assert signing_in_hass.close() == 0
     assert_clean_log(

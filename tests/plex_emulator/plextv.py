@@ -30,10 +30,12 @@ from tests.plex_emulator.emulator import ReceivedRequest
 
 __all__ = [
     "Connection",
+    "PageAnswer",
     "Pin",
     "PlexTV",
     "ReceivedRequest",
     "Resource",
+    "auth_params",
     "player",
     "plex_direct_uri",
     "server",
@@ -55,6 +57,15 @@ MISSING_CLIENT_IDENTIFIER = (1000, "X-Plex-Client-Identifier is missing")
 MISSING_PRODUCT = (1000, "X-Plex-Product is missing")
 UNAUTHORIZED = (1001, "User could not be authenticated")
 PIN_NOT_FOUND = (1020, "Code not found or expired")
+# plex.tv rate-limits: 429 "too_many_requests", reported at around 10 requests a
+# second (issue 18's sources). The exact limit is not published: this stand-in
+# refuses a PIN polled again within half a second, stricter than reported.
+TOO_MANY_REQUESTS = (1003, "too_many_requests")
+MIN_POLL_INTERVAL = timedelta(seconds=0.5)
+# What app.plex.tv's page says when the forwardUrl does not match the Origin the
+# PIN was made with (core issues #42912 / #42900, plexio PR #10); it then never
+# sends the browser on.
+UNABLE_TO_MEET_DEMAND = "Unable to meet demand. You will be redirected automatically"
 DEFAULT_CREATED_AT = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 # What plex.tv answers about where a PIN was made (its geo-IP guess).
 PIN_LOCATION: Mapping[str, str | bool] = {
@@ -379,8 +390,28 @@ class Pin:
     headers: Mapping[str, str]
     created_at: datetime
     expires_at: datetime
+    origin: str | None = None  # the Origin header of the request that made it
     auth_token: str | None = None
     denied: bool = False
+    refused: int = 0  # approvals plex.tv's page refused (the Origin rule)
+    last_polled: datetime | None = None
+
+    def accepts_forward(self, forward_url: str | None) -> bool:
+        """The Origin rule: a forwardUrl on the PIN's recorded Origin, http(s) only.
+
+        plex.tv validates the forwardUrl's host against the Origin recorded at
+        PIN creation (plexio PR #10; core's sign-in broke without an Origin,
+        core #42912, fixed by PR #43081); a non-http(s) forwardUrl ends the
+        sign-in (Dmbob/plex-oauth #17). No forwardUrl: nothing to check.
+        """
+        if forward_url is None:
+            return True
+        try:
+            target = URL(forward_url)
+            origin = target.origin() if target.scheme in ("http", "https") else None
+        except ValueError:
+            return False
+        return origin is not None and str(origin) == self.origin
 
     def is_live(self, now: datetime) -> bool:
         """A denied or expired PIN is gone: plex.tv answers 404 for it."""
@@ -403,6 +434,21 @@ class Pin:
             "authToken": self.auth_token,
             "newRegistration": None,
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageAnswer:
+    """What plex.tv's page did after Allow: approved, and where the browser went."""
+
+    approved: bool
+    forward_url: str | None  # None: the page stays (no forwardUrl, or refused)
+    message: str
+
+
+def auth_params(auth_url: str) -> dict[str, str]:
+    """The parameters app.plex.tv reads from its URL's fragment (`#?a=b`)."""
+    fragment = URL(auth_url).fragment
+    return dict(URL(f"/?{fragment.lstrip('!').lstrip('?')}").query)
 
 
 def _xml_value(value: object) -> str:
@@ -507,8 +553,14 @@ async function answer(action) {
   const response = await fetch("/auth/" + action, {
     method: "POST",
     headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({code: code, clientID: clientID}),
+    body: JSON.stringify(
+      {code: code, clientID: clientID, forwardUrl: params.get("forwardUrl")}
+    ),
   });
+  if (response.status === 400) {
+    status.textContent = "Unable to meet demand. You will be redirected automatically";
+    return;
+  }
   if (!response.ok) {
     status.textContent = "This code is not valid any more.";
     return;
@@ -557,6 +609,8 @@ class PlexTV:
         self.resources: list[Resource] = []
         self.requests: list[ReceivedRequest] = []
         self.fail_with: int | None = None  # answer every API call with this status
+        self.busy = False  # answer every PIN poll 429, as a plex.tv under load
+        self.min_poll_interval = MIN_POLL_INTERVAL
         self.delay = 0.0  # seconds to wait before answering an API call
         self._pin_ids = itertools.count(1_272_322_473 + secrets.randbelow(10**8))
         self._clock = clock or _utcnow
@@ -637,6 +691,27 @@ class PlexTV:
         pin = self._live_pin(code_or_id)
         pin.auth_token = account_token or self.account_token
         return pin.auth_token
+
+    def allow(self, auth_url: str) -> PageAnswer:
+        """Open the sign-in page at `auth_url` and click Allow, as a person would.
+
+        The page's rules apply (see `Pin.accepts_forward`): a forwardUrl off the
+        PIN's Origin leaves the PIN unapproved and the browser on the error.
+        """
+        params = auth_params(auth_url)
+        pin = self._live_pin(params["code"])
+        forward = params.get("forwardUrl")
+        if params.get("clientID") != pin.client_identifier:
+            raise LookupError("the page's clientID is not the PIN's")
+        if not pin.accepts_forward(forward):
+            pin.refused += 1
+            return PageAnswer(
+                approved=False, forward_url=None, message=UNABLE_TO_MEET_DEMAND
+            )
+        pin.auth_token = self.account_token
+        return PageAnswer(
+            approved=True, forward_url=forward, message="You can close this window."
+        )
 
     def deny(self, code_or_id: str | int) -> None:
         """Make the PIN vanish: polls get 404, as when nobody signs in in time."""
@@ -737,6 +812,7 @@ class PlexTV:
             headers={str(name): v for name, v in request.headers.items()},
             created_at=now,
             expires_at=now + timedelta(seconds=lifetime),
+            origin=request.headers.get("Origin"),
         )
         self.pins.append(pin)
         return self._respond(request, "pin", pin.as_json(now, self.url), 201)
@@ -750,8 +826,12 @@ class PlexTV:
         client_identifier = request.headers.get(CLIENT_IDENTIFIER) or request.query.get(
             CLIENT_IDENTIFIER
         )
+        # Plex's "Authenticating with Plex" guide: every call names the app
+        # with X-Plex-Client-Identifier and X-Plex-Product.
         if not client_identifier:
             return self._error(request, 400, MISSING_CLIENT_IDENTIFIER)
+        if not (request.headers.get(PRODUCT) or request.query.get(PRODUCT)):
+            return self._error(request, 400, MISSING_PRODUCT)
         pin = self._find_pin(request.match_info["pin_id"])
         now = self._clock()
         if (
@@ -760,6 +840,13 @@ class PlexTV:
             or pin.client_identifier != client_identifier
         ):
             return self._error(request, 404, PIN_NOT_FOUND)
+        too_soon = (
+            pin.last_polled is not None
+            and now - pin.last_polled < self.min_poll_interval
+        )
+        pin.last_polled = now
+        if self.busy or too_soon:
+            return self._error(request, 429, TOO_MANY_REQUESTS)
         return self._respond(request, "pin", pin.as_json(now, self.url))
 
     def _is_account_token(self, token: str | None) -> bool:
@@ -845,6 +932,7 @@ class PlexTV:
         try:
             payload = await request.json()
             code, client_id = str(payload["code"]), payload.get("clientID")
+            forward = payload.get("forwardUrl")
         except ValueError, TypeError, KeyError, AttributeError:
             return self._error(request, 400, (1000, "code is missing"))
         pin = self._find_pin(code)
@@ -855,6 +943,9 @@ class PlexTV:
             or (client_id and client_id != pin.client_identifier)
         ):
             return self._error(request, 404, PIN_NOT_FOUND)
+        if answer == self._approve_pin and not pin.accepts_forward(forward):
+            pin.refused += 1
+            return self._error(request, 400, (1000, UNABLE_TO_MEET_DEMAND))
         answer(pin)
         return web.Response(status=204)
 

@@ -1,5 +1,12 @@
 """Async Plex Media Server client for transient tokens (no Home Assistant imports)."""
 
+from .addresses import (
+    MAX_CANDIDATES,
+    MAX_PROBES_AT_ONCE,
+    Address,
+    address_candidates,
+    async_best_address,
+)
 from .client import (
     DEFAULT_TIMEOUT,
     MAX_BODY_BYTES,
@@ -36,12 +43,15 @@ from .notifications import (
 from .parse import parse_media_container
 from .plextv import (
     APP_PLEX_TV,
+    MAX_PIN_LIFETIME,
     PLEX_TV,
     PlexConnection,
     PlexPin,
     PlexPinGoneError,
     PlexResource,
+    PlexTVBusyError,
     PlexTVClient,
+    is_host,
 )
 
 __all__ = [
@@ -49,10 +59,14 @@ __all__ = [
     "APP_PLEX_TV",
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
+    "MAX_CANDIDATES",
+    "MAX_PIN_LIFETIME",
+    "MAX_PROBES_AT_ONCE",
     "MAX_TOKEN_LENGTH",
     "NOTIFICATIONS_PATH",
     "PLEX_TV",
     "TRANSIENT_TOKEN_LIFETIME",
+    "Address",
     "ClientInfo",
     "ListenerState",
     "NotificationListener",
@@ -69,12 +83,16 @@ __all__ = [
     "PlexResponseError",
     "PlexStatusError",
     "PlexTLSError",
+    "PlexTVBusyError",
     "PlexTVClient",
     "PlexTimeoutError",
     "PlexWrongServerError",
     "ServerInfo",
     "SessionEnd",
     "TransientToken",
+    "address_candidates",
+    "async_best_address",
+    "is_host",
     "is_sendable_token",
     "parse_media_container",
     "plex_direct_address",

@@ -17,7 +17,7 @@ MAX_TOKEN_LENGTH = 4096
 _TOKEN = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}}")
 # Machine identifiers are hex strings; anything printable and short is accepted,
 # so the id can be shown and compared without carrying markup or a token's size.
-_MACHINE_IDENTIFIER = re.compile(r"[\w.:-]{1,128}", re.ASCII)
+MACHINE_IDENTIFIER = re.compile(r"[\w.:-]{1,128}", re.ASCII)
 _MAX_HEADER_VALUE = 128
 
 type Container = Mapping[str, object]
@@ -142,7 +142,7 @@ class TransientToken:
 def _machine_identifier(container: Container) -> str:
     """The server's machine identifier, refused unless it looks like one."""
     value = _text(container, "machineIdentifier")
-    if _MACHINE_IDENTIFIER.fullmatch(value) is None:
+    if MACHINE_IDENTIFIER.fullmatch(value) is None:
         raise PlexResponseError("Answer has no usable 'machineIdentifier'")
     return value
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+import ipaddress
 import json
+import math
+import re
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -22,16 +25,37 @@ from .errors import (
     PlexResponseError,
     PlexStatusError,
 )
-from .models import ClientInfo, is_sendable_token
+from .models import (
+    MACHINE_IDENTIFIER as _MACHINE_IDENTIFIER,
+    ClientInfo,
+    is_sendable_token,
+)
 
 PLEX_TV: Final = URL("https://plex.tv")
 APP_PLEX_TV: Final = URL("https://app.plex.tv")
 _RESOURCES_QUERY: Final = {"includeHttps": "1", "includeRelay": "1"}
 _MAX_PORT: Final = 65535
+# plex.tv documents 30 minutes for a strong PIN (expiresIn 1800): a longer
+# lifetime in an answer is not believed, so no sign-in waits longer.
+MAX_PIN_LIFETIME: Final = 1800
+_MAX_PIN_ID: Final = 2**63 - 1
+# Strong codes are 25 lowercase letters and digits; a little slack, no markup.
+_PIN_CODE: Final = re.compile(r"[A-Za-z0-9]{4,64}")
+# A host name plex.tv may announce: DNS labels (plex.direct names included).
+_HOST_NAME: Final = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    re.ASCII,
+)
+_TOO_MANY_REQUESTS: Final = 429
 
 
 class PlexPinGoneError(PlexError):
     """The PIN expired or nobody approved it: a new sign-in must start."""
+
+
+class PlexTVBusyError(PlexError):
+    """plex.tv answered 429 (too_many_requests): ask less often, later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +116,28 @@ class PlexTVClient:
         """Name plex.tv's address only."""
         return f"PlexTVClient(api={str(self._api)!r})"
 
-    async def create_pin(self) -> PlexPin:
-        """A strong PIN, made with the client headers that name this device."""
+    async def create_pin(self, origin: str | None = None) -> PlexPin:
+        """A strong PIN, made with the client headers that name this device.
+
+        plex.tv records the `Origin` and later sends the browser only to a
+        `forwardUrl` on that origin (core PR #43081, plexio PR #10).
+        """
         url = self._api.with_path("/api/v2/pins").with_query(strong="true")
-        answer = _object(await self._request("POST", url, self._headers))
-        try:
-            return PlexPin(
-                int(answer["id"]), str(answer["code"]), int(answer["expiresIn"])
-            )
-        except KeyError, TypeError, ValueError:
-            raise PlexResponseError("plex.tv's PIN is incomplete") from None
+        headers = (
+            self._headers if origin is None else {**self._headers, "Origin": origin}
+        )
+        answer = _object(await self._request("POST", url, headers))
+        pin_id = _bounded_int(answer.get("id"), 1, _MAX_PIN_ID)
+        lifetime = _bounded_int(answer.get("expiresIn"), 1, None)
+        code = answer.get("code")
+        if (
+            pin_id is None
+            or lifetime is None
+            or not isinstance(code, str)
+            or _PIN_CODE.fullmatch(code) is None
+        ):
+            raise PlexResponseError("plex.tv's PIN is incomplete")
+        return PlexPin(pin_id, code, min(lifetime, MAX_PIN_LIFETIME))
 
     async def pin_token(self, pin: PlexPin) -> str | None:
         """The account token once the person allowed the app; None until then."""
@@ -109,6 +145,7 @@ class PlexTVClient:
         try:
             answer = _object(await self._request("GET", url, self._headers))
         except PlexStatusError as err:
+            # 404 with code 1020, "Code not found or expired" (plex.tv's API).
             if err.status == 404:
                 raise PlexPinGoneError("The sign-in expired or was denied") from None
             raise
@@ -142,12 +179,12 @@ class PlexTVClient:
         answer = await self._request(
             "GET", url, {**self._headers, "X-Plex-Token": token}
         )
-        if not isinstance(answer, list):
-            raise PlexResponseError("plex.tv's resources are not a list")
+        if not isinstance(answer, list) or not all(
+            isinstance(item, dict) for item in answer
+        ):
+            raise PlexResponseError("plex.tv's resources are not a list of objects")
         return [
-            resource
-            for item in answer
-            if isinstance(item, dict) and (resource := _owned_server(item)) is not None
+            resource for item in answer if (resource := _owned_server(item)) is not None
         ]
 
     async def _request(self, method: str, url: URL, headers: dict[str, str]) -> Any:
@@ -161,6 +198,8 @@ class PlexTVClient:
             ):
                 if resp.status == 401:
                     raise PlexAuthenticationError("plex.tv refused the token")
+                if resp.status == _TOO_MANY_REQUESTS:
+                    raise PlexTVBusyError("plex.tv asks to be asked less often")
                 if resp.status not in (200, 201):
                     raise PlexStatusError(resp.status)
                 body = await read_capped(resp)
@@ -174,9 +213,33 @@ class PlexTVClient:
 def _json(body: bytes) -> Any:
     """Strict UTF-8 JSON, or a PlexResponseError."""
     try:
-        return json.loads(body.decode("utf-8"))
+        return json.loads(
+            body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite
+        )
     except UnicodeDecodeError, ValueError, RecursionError:
         raise PlexResponseError("plex.tv's answer is not JSON") from None
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: plex.tv never sends them."""
+    raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; `1e999` (infinity once read) is refused."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _bounded_int(value: object, low: int, high: int | None) -> int | None:
+    """A JSON integer from `low` to `high`, else None (floats, bools, text are not)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if value < low or (high is not None and value > high):
+        return None
+    return value
 
 
 def _object(answer: Any) -> dict[str, Any]:
@@ -187,48 +250,103 @@ def _object(answer: Any) -> dict[str, Any]:
 
 
 def _owned_server(item: dict[str, Any]) -> PlexResource | None:
-    """The resource if it is an owned server with a usable token, else None."""
-    provides = str(item.get("provides") or "").split(",")
+    """The resource if it is an owned server with a usable token, else None.
+
+    Raises PlexResponseError for a server whose fields have the wrong shape:
+    an answer that odd is not guessed at.
+    """
+    provides = item.get("provides")
     token = item.get("accessToken")
     if (
-        "server" not in provides
+        not isinstance(provides, str)
+        or "server" not in provides.split(",")
         or item.get("owned") is not True
         or not isinstance(token, str)
         or not is_sendable_token(token)
-        or not isinstance(item.get("clientIdentifier"), str)
     ):
         return None
+    identifier = item.get("clientIdentifier")
+    connections = item.get("connections", [])
+    if (
+        not isinstance(identifier, str)
+        or _MACHINE_IDENTIFIER.fullmatch(identifier) is None
+        or not isinstance(connections, list)
+        or not all(isinstance(raw, dict) for raw in connections)
+    ):
+        raise PlexResponseError("plex.tv's server has fields of the wrong shape")
     return PlexResource(
-        name=str(item.get("name") or item["clientIdentifier"]),
-        machine_identifier=item["clientIdentifier"],
-        platform=str(item.get("platform") or ""),
-        version=str(item.get("productVersion") or ""),
+        name=_text(item.get("name")) or identifier,
+        machine_identifier=identifier,
+        platform=_text(item.get("platform")),
+        version=_text(item.get("productVersion")),
         online=item.get("presence") is True,
         access_token=token,
         connections=tuple(
             connection
-            for raw in item.get("connections") or []
+            for raw in connections
             if (connection := _connection(raw)) is not None
         ),
     )
 
 
-def _connection(raw: object) -> PlexConnection | None:
-    """A connection with the fields needed to try it, else None."""
-    if not isinstance(raw, dict):
+def _text(value: object) -> str:
+    """A string field, or empty when it is missing or not a string."""
+    return value if isinstance(value, str) else ""
+
+
+def _connection(raw: dict[str, Any]) -> PlexConnection | None:
+    """A connection that can be tried as it is, else None.
+
+    The address is a bare IP or host name and the URI a bare http(s) origin:
+    no path, user, query, brackets or spaces that would make another URL.
+    """
+    protocol, address, uri = raw.get("protocol"), raw.get("address"), raw.get("uri")
+    port = _bounded_int(raw.get("port"), 1, _MAX_PORT)
+    if (
+        protocol not in ("http", "https")
+        or not isinstance(address, str)
+        or not is_host(address)
+        or port is None
+        or not isinstance(uri, str)
+        or not _is_origin(uri, protocol)
+    ):
         return None
+    return PlexConnection(
+        protocol=protocol,
+        address=address,
+        port=port,
+        uri=uri,
+        local=raw.get("local") is True,
+        relay=raw.get("relay") is True,
+    )
+
+
+def is_host(value: str) -> bool:
+    """An IP address or a DNS name, exactly (no port, brackets or white space)."""
     try:
-        connection = PlexConnection(
-            protocol=str(raw["protocol"]),
-            address=str(raw["address"]),
-            port=int(raw["port"]),
-            uri=str(raw["uri"]),
-            local=raw.get("local") is True,
-            relay=raw.get("relay") is True,
-        )
-        URL(connection.uri)  # one that cannot be parsed is of no use
-    except KeyError, TypeError, ValueError:
-        return None
-    if not connection.address or not 0 < connection.port <= _MAX_PORT:
-        return None
-    return connection
+        ipaddress.ip_address(value)
+    except ValueError:
+        return _HOST_NAME.fullmatch(value) is not None
+    return "%" not in value  # a zone id names an interface of plex.tv's peer
+
+
+def _is_origin(uri: str, protocol: str) -> bool:
+    """`scheme://host[:port]` with that scheme and a valid host, nothing more."""
+    if not uri.isascii() or any(char.isspace() for char in uri):
+        return False
+    try:
+        url = URL(uri)
+        port = url.explicit_port
+    except ValueError:
+        return False
+    return (
+        url.scheme == protocol
+        and url.host is not None
+        and is_host(url.host)
+        and url.raw_user is None
+        and url.raw_password is None
+        and url.path in ("", "/")
+        and not url.query_string
+        and not url.fragment
+        and (port is None or 0 < port <= _MAX_PORT)
+    )
