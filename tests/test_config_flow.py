@@ -591,7 +591,10 @@ async def test_reconfigure_while_reauth_is_pending(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
+    # The entry reloads and works: Home Assistant ends the re-authentication.
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert not any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
 
 
 async def test_reconfigure_an_entry_waiting_to_set_up(
@@ -873,6 +876,7 @@ async def test_any_host_is_a_form_error(hass: HomeAssistant) -> None:
 
     collect()
     hosts.append("::1%a]b")  # raised ValueError('Invalid IPv6 URL') once
+    hosts.append("http://[]@")  # raised IndexError inside yarl once
     flow = await start_manual_flow(hass)
     for host in hosts:
         result = await hass.config_entries.flow.async_configure(

@@ -35,8 +35,9 @@ async def test_setup_and_unload(
         "/",
         "/identity",  # before the socket too: it carries a token
         "/:/websockets/notifications",  # refused here: polling every 5 minutes
-        "/identity",
-        "/",  # so: does the server check tokens at all? (a made-up one)
+        "/identity",  # so a check at once, proving the server first,
+        "/",
+        "/",  # and: does the server check tokens at all? (a made-up one)
     ]
     assert emulator.is_accepted(current_token(hass))
 

@@ -252,3 +252,23 @@ async def test_shown_token_stays_out_of_the_database(
             for r in leaking
         )
     assert any(token in FORMATTER.format(r) for r in debug_everywhere)
+
+
+async def test_token_event_stays_out_of_the_database(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: PlexApiConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """The token event is recorded (its type and times), never a token."""
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    emulator.restart()
+    await poll(hass, frozen_time)
+    await call_action(hass, force_new=True)
+    await async_wait_recording_done(hass)
+
+    database = await get_instance(hass).async_add_executor_job(database_dump, hass)
+    assert "earlier_tokens_dead" in database  # the event really was recorded
+    for secret in [emulator.owner_token, *emulator.issued_tokens]:
+        assert secret not in database

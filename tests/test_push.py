@@ -28,6 +28,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .helpers import SENSOR, call_action, choose_token_form
@@ -509,6 +510,29 @@ async def test_no_token_reaches_a_replacement_server(
     assert sensor_state(hass) == STATE_UNAVAILABLE
 
 
+async def test_action_after_a_loss_to_another_server_fails_at_once(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Lost socket, another server answers: no 15-second wait, "wrong server"."""
+    port = push_emulator.port
+    await push_emulator.stop()
+    other = PlexEmulator(machine_identifier="f00d" * 10)
+    await other.start(port=port)
+    try:
+        call = asyncio.ensure_future(call_action(hass))
+        waited = await advance_until(hass, frozen_time, call.done)
+    finally:
+        await other.stop()
+
+    assert waited < 5
+    with pytest.raises(HomeAssistantError) as err:
+        call.result()
+    assert err.value.translation_key == "wrong_server"
+
+
 async def test_owner_token_refused_means_reauth_and_quiet(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,
@@ -624,3 +648,54 @@ async def test_closed_by_the_server_costs_a_new_token(
     assert dt_util.utcnow() - start < timedelta(hours=1)
     assert len(push_emulator.issued_tokens) - tokens == 6
     assert sensor_state(hass) != STATE_UNAVAILABLE
+
+
+async def test_a_socket_lost_during_a_check_is_verified_again(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """The socket ends while a check is on its way: that check proves nothing after.
+
+    The action waits for a new verification (identity first), never taking
+    the answer of a check that started before the loss.
+    """
+    push_emulator.delay = 5.0
+    push_emulator.set_fault(Fault.DELAY, "/")
+    frozen_time.tick(timedelta(seconds=61))  # the action's check is due
+    call = asyncio.ensure_future(call_action(hass))
+    await advance_until(
+        hass, frozen_time, lambda: push_emulator.requests[-1].path_qs == "/"
+    )
+    before = len(push_emulator.requests)
+    push_emulator.drop_sockets()  # while `/` is held back
+    await advance(hass, frozen_time, 1, step=0.5)
+    push_emulator.set_fault(None)
+
+    await advance_until(hass, frozen_time, call.done)
+
+    after = [r.path_qs for r in push_emulator.requests[before:]]
+    assert after[:2] == ["/identity", "/"]  # verified again after the loss
+    assert call.result()["token"] == push_emulator.issued_tokens[-1]
+
+
+async def test_check_naming_another_server_is_refused(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """With the socket up, `/` suddenly names another machine: a wrong server."""
+    push_emulator.machine_identifier = "f00d" * 10
+
+    await advance_until(
+        hass,
+        frozen_time,
+        lambda: sensor_state(hass) == STATE_UNAVAILABLE,
+        step=60,
+        limit=3700,
+    )
+
+    issues = ir.async_get(hass).issues
+    assert any(issue_id[1].startswith("wrong_server_") for issue_id in issues)

@@ -1,4 +1,4 @@
-"""The token sensor and the server's device, snapshotted."""
+"""The entities (sensors, the token event, live updates) and the device, snapshotted."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
-    snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
@@ -19,7 +18,7 @@ from .helpers import SENSOR, current_token, poll
 from .plex_emulator import PlexEmulator
 
 
-async def test_sensor(
+async def test_entities(
     entity_registry_enabled_by_default: None,
     hass: HomeAssistant,
     emulator: PlexEmulator,
@@ -27,12 +26,23 @@ async def test_sensor(
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """The sensors' registry entries and states: by default without the token."""
+    """Every entity's registry entry and state: by default without the token.
+
+    As core's snapshot_platform does, for all of the entry's platforms at once.
+    """
     state = hass.states.get(SENSOR)
     assert state is not None
     assert "token" not in state.attributes
     assert state.state == "2026-11-30T12:00:00+00:00"
-    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+    entries = er.async_entries_for_config_entry(
+        entity_registry, init_integration.entry_id
+    )
+    assert {entry.domain for entry in entries} == {"binary_sensor", "event", "sensor"}
+    for entry in sorted(entries, key=lambda entry: entry.entity_id):
+        assert entry == snapshot(name=f"{entry.entity_id}-entry")
+        assert hass.states.get(entry.entity_id) == snapshot(
+            name=f"{entry.entity_id}-state"
+        )
 
 
 async def test_device(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
 
 from .clients import async_create_client
 from .const import DOMAIN
-from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
+from .coordinator import PlexApiConfigEntry, PlexApiCoordinator, TokenReason
 from .repairs import async_remove_issues
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# What each entry was last set up with: a reload with other data (reconfigure,
+# reauth, a discovered address) takes its first token for that reason.
+_CONNECTIONS: HassKey[dict[str, dict[str, Any]]] = HassKey(f"{DOMAIN}_connections")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -26,9 +32,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> bool:
     """A first token from the entry's own server (3 requests), the sensor, push."""
     client = await async_create_client(hass, entry.data)
-    entry.async_on_unload(client.close)
-    coordinator = PlexApiCoordinator(hass, entry, client)
+    connections = hass.data.setdefault(_CONNECTIONS, {})
+    before = connections.get(entry.entry_id, entry.data)
+    reason = TokenReason.SETUP if before == entry.data else TokenReason.ADDRESS
+    coordinator = PlexApiCoordinator(hass, entry, client, first_reason=reason)
     await coordinator.async_config_entry_first_refresh()
+    connections[entry.entry_id] = dict(entry.data)
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_start()
@@ -52,4 +61,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PlexApiConfigEntry) -> None:
     """The entry is deleted: so are the repairs it raised."""
+    hass.data.get(_CONNECTIONS, {}).pop(entry.entry_id, None)
     async_remove_issues(hass, entry)

@@ -104,7 +104,7 @@ def _split_url(text: str, port: object) -> tuple[str, object, bool]:
     try:
         url = URL(text)
         explicit_port = url.explicit_port
-    except ValueError:
+    except ValueError, IndexError:  # yarl raises IndexError on "http://[]@"
         raise InvalidInputError(CONF_HOST, "invalid_host") from None
     path_ok = url.path in ("", "/") or url.path.startswith("/web")
     if (

@@ -49,6 +49,9 @@ MAX_CHECK_AGE: Final = timedelta(seconds=60)
 UNCHECKED_PROBE: Final = "plex-api-probe-not-a-token"
 
 ATTR_FORCE_NEW: Final = "force_new"
+ATTR_MIN_VALID_FOR: Final = "min_valid_for"
+# No transient token lives longer than 48 hours: a caller may ask for 47.
+MAX_MIN_VALID_FOR: Final = timedelta(hours=47)
 SERVICE_GET_TRANSIENT_TOKEN: Final = "get_transient_token"
 
 # Tests only: a plex.tv stand-in's base URL, for the API and the sign-in page.

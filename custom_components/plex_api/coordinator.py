@@ -114,7 +114,12 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     config_entry: PlexApiConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: PlexApiConfigEntry, client: PlexClient
+        self,
+        hass: HomeAssistant,
+        entry: PlexApiConfigEntry,
+        client: PlexClient,
+        *,
+        first_reason: TokenReason = TokenReason.SETUP,
     ) -> None:
         """Poll at a fixed, modest interval until the socket is up."""
         super().__init__(
@@ -126,6 +131,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             always_update=False,
         )
         self.client = client
+        self._first_reason = first_reason
         self.listener = NotificationListener(
             client.notifications, self, self._spawn_session
         )
@@ -143,6 +149,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._socket_refused: str | None = None  # a token `/` took, the socket not
         self._push_off = False  # polling for a while: no socket here
         self._push_off_before = False
+        self._probe_due = False  # ask whether the server checks tokens at all
         self._outage: _Outage | None = None
 
     def __repr__(self) -> str:
@@ -231,6 +238,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self.update_interval = PUSH_UPDATE_INTERVAL
         self._schedule_refresh()
         async_checks_skipped(self.hass, self.config_entry, skipped=False)
+        self._probe_due = False
         if self._push_off:
             LOGGER.info("%s: live updates are back", self.name)
         self._push_off = False
@@ -264,22 +272,24 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self.async_update_listeners()
 
     def _polling(self, end: SessionEnd) -> None:
-        """No push for a while: say so once, and tell a server that hides restarts."""
-        if not self._push_off:
-            self._push_off = True
-            # A warning the first time only: a proxy that lets an upgrade
-            # through now and then would otherwise repeat it all day.
-            LOGGER.log(
-                logging.INFO if self._push_off_before else logging.WARNING,
-                "%s: no notification socket (%s); checking the token every 5 "
-                "minutes, and trying the socket again now and then",
-                self.name,
-                end.value,
-            )
-            self._push_off_before = True
-            self.config_entry.async_create_background_task(
-                self.hass, self._async_probe_checks(), f"{DOMAIN} probe"
-            )
+        """No push for a while: say so once; the next check also probes."""
+        if self._push_off:
+            return
+        self._push_off = True
+        # A warning the first time only: a proxy that lets an upgrade through
+        # now and then would otherwise repeat it all day.
+        LOGGER.log(
+            logging.INFO if self._push_off_before else logging.WARNING,
+            "%s: no notification socket (%s); checking the token every 5 "
+            "minutes, and trying the socket again now and then",
+            self.name,
+            end.value,
+        )
+        self._push_off_before = True
+        self._probe_due = True
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_refresh(), f"{DOMAIN} probe"
+        )
 
     @override
     async def _async_update_data(self) -> PlexApiData:
@@ -304,7 +314,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             await self.client.verify(self.machine_identifier)
         current: PlexApiData | None = self.data  # None before the first token
         if current is None:
-            return await self._async_new_token(TokenReason.SETUP)
+            return await self._async_new_token(self._first_reason)
         if current.token is self._retired:
             return await self._async_new_token(TokenReason.FORCED)
         if dt_util.utcnow() - current.token.issued_at >= self.rotation_age:
@@ -323,7 +333,19 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             return await self._async_new_token(reason or TokenReason.REFUSED)
         _expect_server(server.machine_identifier, self.machine_identifier)
         self._async_update_device(server)
+        if self._probe_due:
+            await self._async_probe_checks()
         return PlexApiData(server, current.token, dt_util.utcnow(), current.reason)
+
+    async def _async_probe_checks(self) -> None:
+        """Without the socket, a server that skips token checks hides restarts.
+
+        One more request, with a made-up token, tells (the server was proven
+        in this same update), and a repair issue says so.
+        """
+        accepted = await self.client.check_token(UNCHECKED_PROBE)
+        self._probe_due = False
+        async_checks_skipped(self.hass, self.config_entry, skipped=accepted is not None)
 
     async def _async_new_token(self, reason: TokenReason) -> PlexApiData:
         """A new token from the entry's server, proven just before (2 requests)."""
@@ -483,21 +505,6 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         )
         error.__cause__ = err
         return error
-
-    async def _async_probe_checks(self) -> None:
-        """Without the socket, a server that skips token checks hides restarts.
-
-        One request with a made-up token tells, and a repair issue says so.
-        """
-        try:
-            await self.client.verify(self.machine_identifier)
-            accepted = await self.client.check_token(UNCHECKED_PROBE)
-        except PlexError:
-            return  # the server is away: the next polling spell tells
-        if self._push_off:
-            async_checks_skipped(
-                self.hass, self.config_entry, skipped=accepted is not None
-            )
 
     def _async_update_device(self, server: ServerInfo) -> None:
         """Keep the device's name and version in step with the server (Plex update)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import probatio
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
@@ -11,15 +13,23 @@ from homeassistant.core import (
     ServiceResponse,
     SupportsResponse,
 )
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 
-from .const import ATTR_FORCE_NEW, DOMAIN, SERVICE_GET_TRANSIENT_TOKEN
+from .const import (
+    ATTR_FORCE_NEW,
+    ATTR_MIN_VALID_FOR,
+    DOMAIN,
+    MAX_MIN_VALID_FOR,
+    SERVICE_GET_TRANSIENT_TOKEN,
+)
 from .coordinator import PlexApiConfigEntry, PlexApiData
 
 GET_TRANSIENT_TOKEN_SCHEMA = probatio.Schema(
     {
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Optional(ATTR_FORCE_NEW, default=False): cv.boolean,
+        probatio.Optional(ATTR_MIN_VALID_FOR): cv.positive_time_period,
     }
 )
 
@@ -51,8 +61,15 @@ def _async_get_entry(call: ServiceCall) -> PlexApiConfigEntry:
 
 async def _async_get_transient_token(call: ServiceCall) -> ServiceResponse:
     """Return a token that the server accepts now, with what is needed to use it."""
+    min_valid_for: timedelta | None = call.data.get(ATTR_MIN_VALID_FOR)
+    if min_valid_for is not None and min_valid_for > MAX_MIN_VALID_FOR:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="min_valid_for_too_long"
+        )
     coordinator = _async_get_entry(call).runtime_data
-    data = await coordinator.async_get_token(force_new=call.data[ATTR_FORCE_NEW])
+    data = await coordinator.async_get_token(
+        force_new=call.data[ATTR_FORCE_NEW], min_valid_for=min_valid_for
+    )
     return _response(data, str(coordinator.client.base_url.origin()))
 
 

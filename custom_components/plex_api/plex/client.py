@@ -81,7 +81,6 @@ class PlexClient:
             self._client_headers["Host"] = self._base_url.raw_authority
         self._owner_token = token
         self._timeout = timeout
-        self._socket_session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         """Name the server only: the owner token must never show."""
@@ -165,8 +164,17 @@ class PlexClient:
         """
         headers = self._with_token(token)
         try:
-            async with asyncio.timeout(self._timeout):
-                socket = await self._sockets().ws_connect(
+            async with (
+                asyncio.timeout(self._timeout),
+                # The caller's connections, without redirects; the socket
+                # outlives this session, which only borrows the connector.
+                aiohttp.ClientSession(
+                    connector=self._session.connector,
+                    connector_owner=False,
+                    middlewares=(_refuse_redirects,),
+                ) as upgrade,
+            ):
+                socket = await upgrade.ws_connect(
                     self._notifications_url,
                     headers=headers,
                     autoping=False,
@@ -179,21 +187,6 @@ class PlexClient:
         else:
             return PlexNotifications(socket, heartbeat)
         raise failure
-
-    def _sockets(self) -> aiohttp.ClientSession:
-        """A session for the socket: the caller's connections, no redirects."""
-        if self._socket_session is None or self._socket_session.closed:
-            self._socket_session = aiohttp.ClientSession(
-                connector=self._session.connector,
-                connector_owner=False,
-                middlewares=(_refuse_redirects,),
-            )
-        return self._socket_session
-
-    async def close(self) -> None:
-        """Let go of the socket's session (the caller's session stays open)."""
-        if self._socket_session is not None:
-            await self._socket_session.close()
 
     async def _get(self, url: URL, headers: dict[str, str]) -> Container:
         """GET a URL and return its MediaContainer; every failure is a PlexError."""

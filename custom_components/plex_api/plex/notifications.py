@@ -35,7 +35,7 @@ NOTIFICATION_CONTAINER: Final = "NotificationContainer"
 # 7.5 s (Tautulli: 10 s and 5 s): a half-open socket is noticed within 22.5 s,
 # and a ping every 15 s keeps a proxy's 30-second idle timeout from firing.
 HEARTBEAT: Final = 15.0
-PONG_TIMEOUT: Final = 7.5
+PONG_SHARE: Final = 0.5  # of the heartbeat: 7.5 s
 # Between sessions: quick at first (a restart is over in seconds), then slower.
 QUICK_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
 SLOW_DELAY: Final = 30.0
@@ -113,15 +113,12 @@ class PlexNotifications:
     """
 
     def __init__(
-        self,
-        socket: aiohttp.ClientWebSocketResponse,
-        heartbeat: float = HEARTBEAT,
-        pong_timeout: float = PONG_TIMEOUT,
+        self, socket: aiohttp.ClientWebSocketResponse, heartbeat: float = HEARTBEAT
     ) -> None:
         """Wrap a connected aiohttp socket (opened without aiohttp's autoping)."""
         self._socket = socket
         self._heartbeat = heartbeat
-        self._pong_timeout = pong_timeout
+        self._pong_timeout = heartbeat * PONG_SHARE
         self.ended_by = SessionEnd.LOST
 
     def __repr__(self) -> str:
