@@ -699,3 +699,27 @@ async def test_check_naming_another_server_is_refused(
 
     issues = ir.async_get(hass).issues
     assert any(issue_id[1].startswith("wrong_server_") for issue_id in issues)
+
+
+async def test_socket_refused_later_means_checks_every_5_minutes(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+    diagnostics: Diagnostics,
+) -> None:
+    """A proxy that starts refusing WebSockets: checks come every 5 minutes at once.
+
+    Observed when they arrive (not read from a setting): the hourly schedule
+    of the socket's days is not kept for another hour.
+    """
+    push_emulator.proxy_mode = ProxyMode.STATUS_400
+    push_emulator.drop_sockets()
+    await advance_until(hass, frozen_time, push_state(diagnostics, "polling"))
+    start = len(push_emulator.requests)
+
+    await advance(hass, frozen_time, 30 * 60, step=10)
+
+    paths = [r.path_qs for r in push_emulator.requests[start:]]
+    assert paths.count("/") in (6, 7)  # the probe's extra `/` may be in the window
+    assert paths.count("/identity") >= 6  # each check proves the server first

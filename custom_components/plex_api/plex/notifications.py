@@ -244,17 +244,14 @@ class NotificationListener:
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._waiting = False  # due, but the owner has not verified the server
-        self._stopped = False
         self._failed_before = False
 
     def start(self) -> None:
         """Open the socket now, or as soon as the owner is ready."""
-        self._stopped = False
         self._due()
 
     def stop(self) -> None:
         """Close the socket and try no more (unloading)."""
-        self._stopped = True
         self._waiting = False
         if self._timer is not None:
             self._timer.cancel()
@@ -263,15 +260,13 @@ class NotificationListener:
 
     def owner_ready(self) -> None:
         """The owner verified the server: a session that was due may start."""
-        if self._waiting and not self._stopped:
+        if self._waiting:
             self._waiting = False
             self._begin()
 
     def _due(self) -> None:
         """Time for the next session, if the owner lets it start."""
         self._timer = None
-        if self._stopped:
-            return
         if not self._owner.socket_ready():
             self._waiting = True
             return
@@ -288,9 +283,9 @@ class NotificationListener:
         polling = self.backoff.polling
         self.state = ListenerState.POLLING if polling else ListenerState.RECONNECTING
         self._task = None
-        if not self._stopped:
-            self._timer = self._loop.call_later(delay, self._due)
-            self._owner.socket_closed(end, polling=polling)
+        # stop() cancels this task: past this point it was not called.
+        self._timer = self._loop.call_later(delay, self._due)
+        self._owner.socket_closed(end, polling=polling)
 
     async def _guarded_session(self) -> tuple[SessionEnd, float]:
         """One session; a bug in it is logged once and ends it, never the task."""
