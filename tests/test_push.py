@@ -236,7 +236,7 @@ async def test_action_during_a_restart_waits_for_it(
 
     calls = [asyncio.ensure_future(call_action(hass)) for _ in range(3)]
     await advance_until(hass, frozen_time, lambda: all(c.done() for c in calls))
-    await reboot
+    await advance_until(hass, frozen_time, reboot.done)
 
     tokens = {call.result()["token"] for call in calls}
     assert len(tokens) == 1
