@@ -23,7 +23,14 @@ import aiohttp
 
 from .client import run_client_bench
 from .imports import measure_imports
-from .report import blocking_row, client_rows, import_rows, integration_rows, render
+from .report import (
+    blocking_row,
+    client_rows,
+    import_rows,
+    integration_rows,
+    render,
+    socket_rows,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION_TIMEOUT = 900.0
@@ -128,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         *client_rows(client),
         *integration_rows(integration),
+        *socket_rows(integration),
         *import_rows(imports),
         blocking_row(integration),
     ]
