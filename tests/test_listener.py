@@ -93,13 +93,14 @@ def test_closed_sockets_back_off_without_polling() -> None:
         ("timeline", "timeline"),
         ("playing", "playing"),
         ("transient-" + "a" * 40, "(unrecognised)"),
+        ("xK7_pQ2-mN9zR4vL8wT1", "(unrecognised)"),  # shaped like a Plex token
         ("x\nERROR forged", "(unrecognised)"),
         (42, "(unrecognised)"),
         (None, "(unrecognised)"),
     ],
 )
 def test_shown_type(value: object, shown: str) -> None:
-    """Only a short plain word from the server reaches the log."""
+    """Only a known type from the server reaches the log."""
     assert shown_type(value) == shown
 
 
@@ -179,14 +180,20 @@ async def test_a_bug_is_logged_once_and_ends_in_polling(
     assert tracebacks[0].levelno == logging.DEBUG
 
 
-async def test_waits_for_the_owner() -> None:
-    """No session, no token asked for, until the owner verified the server."""
+async def test_waits_for_the_owner(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """No session, no token asked for, until the owner verified the server.
 
-    async def unreachable(token: str) -> PlexNotifications:
-        raise PlexConnectionError("refused")
+    A failed upgrade right after the owner proved the server is a broken
+    upgrade (a proxy), not an unreachable server.
+    """
+
+    async def dropped(token: str) -> PlexNotifications:
+        raise PlexConnectionError("dropped")
 
     owner = Owner(ready=False)
-    listener = NotificationListener(unreachable, owner, spawn)
+    listener = NotificationListener(dropped, owner, spawn)
     listener.start()
     await asyncio.sleep(0)
     assert owner.tokens == 0
@@ -194,8 +201,30 @@ async def test_waits_for_the_owner() -> None:
     owner.ready = True
     listener.owner_ready()
     await next_report(owner)
-    listener.stop()
-    listener.owner_ready()  # stopped: nothing starts again
 
     assert owner.tokens == 1
-    assert owner.closed == [(SessionEnd.UNREACHABLE, False)]
+    assert owner.closed == [(SessionEnd.BROKEN, False)]
+    listener.stop()
+
+
+async def test_stop_cancels_the_next_try(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Stopped between two sessions (unloading): the timer never fires."""
+
+    async def unreachable(token: str) -> PlexNotifications:
+        raise PlexConnectionError("refused")
+
+    owner = Owner()
+    listener = NotificationListener(unreachable, owner, spawn)
+    listener.start()
+    await next_report(owner)
+    listener.stop()
+
+    freezer.tick(3600)
+    async_fire_time_changed(hass)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    listener.owner_ready()
+
+    assert owner.tokens == 1

@@ -266,7 +266,7 @@ async def test_action_during_a_long_restart_says_so(
 
 
 @pytest.mark.parametrize(
-    "mode",
+    "breakage",
     [
         ProxyMode.STATUS_400,
         ProxyMode.STATUS_502,
@@ -276,6 +276,8 @@ async def test_action_during_a_long_restart_says_so(
         ProxyMode.CLOSE_AT_ONCE,
         ProxyMode.BAD_ACCEPT,
         ProxyMode.PING_BURST,
+        Fault.DROP,  # the connection closed before any answer to the upgrade
+        Fault.DELAY,  # the upgrade left hanging until the client gives up
     ],
 )
 async def test_broken_proxy_stays_bounded(
@@ -285,14 +287,17 @@ async def test_broken_proxy_stays_bounded(
     frozen_time: FrozenDateTimeFactory,
     diagnostics: Diagnostics,
     caplog: pytest.LogCaptureFixture,
-    mode: ProxyMode,
+    breakage: ProxyMode | Fault,
 ) -> None:
     """A proxy that breaks the upgrade, for a simulated hour: bounded, said once.
 
     At most 60 upgrades and 6 new tokens; polling every 5 minutes, said once
-    as a warning; the token handed out is always a live one.
+    as a warning and never "back" in between; every token handed out works.
     """
-    push_emulator.proxy_mode = mode
+    if isinstance(breakage, ProxyMode):
+        push_emulator.proxy_mode = breakage
+    else:
+        push_emulator.set_fault(breakage, NOTIFICATIONS)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     tokens = len(push_emulator.issued_tokens)
     handed_out: list[str] = []
@@ -303,12 +308,11 @@ async def test_broken_proxy_stays_bounded(
 
     assert len(upgrades(push_emulator)) <= 60
     assert len(push_emulator.issued_tokens) - tokens <= 6
-    assert all(push_emulator.is_accepted(token) for token in handed_out[-1:])
+    assert all(push_emulator.is_accepted(token) for token in handed_out)
     assert (await diagnostics())["push"] == "polling"
     said = [r for r in caplog.records if "no notification socket" in r.getMessage()]
-    assert [r.levelno for r in said if r.levelno >= logging.WARNING] == [
-        logging.WARNING
-    ]
+    assert [r.levelno for r in said] == [logging.WARNING]
+    assert "live updates are back" not in caplog.text
     assert sensor_state(hass) != STATE_UNAVAILABLE
     await hass.config_entries.async_unload(config_entry.entry_id)
 
@@ -587,6 +591,51 @@ async def test_reauth_with_the_same_token_brings_the_entry_back(
     assert connected.state is ConfigEntryState.LOADED
     assert sensor_state(hass) != STATE_UNAVAILABLE
     assert push_emulator.open_sockets == 1
+
+
+async def test_unload_between_two_sessions_leaves_nothing(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Unloaded while the next try is only a timer: it never fires."""
+    push_emulator.drop_sockets()
+    await advance_until(hass, frozen_time, lambda: push_emulator.open_sockets == 0)
+    assert await hass.config_entries.async_unload(connected.entry_id)
+    upgrades_before = len(upgrades(push_emulator))
+
+    await advance(hass, frozen_time, 3600, step=30)
+
+    assert len(upgrades(push_emulator)) == upgrades_before
+    assert push_emulator.open_sockets == 0
+
+
+async def test_restart_at_the_rotation_age_is_a_restart(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """A restart while the token is due for rotation: the event says `restart`.
+
+    Automations that re-send URLs when earlier tokens died must not miss it.
+    """
+    push_emulator.allow_without_auth = True
+    old = push_emulator.issued_tokens[-1]
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=3))
+    await settle()  # down: the port closed, the socket dropped
+    frozen_time.tick(timedelta(hours=24, minutes=10))  # and the token now due
+
+    await advance_until(hass, frozen_time, reboot.done)
+    await advance_until(
+        hass, frozen_time, lambda: push_emulator.issued_tokens[-1] != old
+    )
+
+    state = hass.states.get("event.living_room_plex_token_renewed")
+    assert state is not None
+    assert state.attributes["event_type"] == "restart"
+    assert state.attributes["earlier_tokens_dead"] is True
 
 
 async def test_unload_closes_the_socket(

@@ -36,6 +36,8 @@ OUTAGE_RETRIES: Final = (0.5, 1.0, 2.0)
 OUTAGE_RETRY: Final = 3.0
 LONG_OUTAGE: Final = timedelta(minutes=5)
 SLOW_OUTAGE_RETRY: Final = 30.0
+# Away this long, it is switched off rather than restarting: the normal interval.
+GONE_OUTAGE: Final = timedelta(minutes=30)
 # An action called while the socket says the server went away waits this long
 # (seconds) for it to be back before it fails.
 RESTART_WAIT: Final = 15.0

@@ -29,6 +29,7 @@ from .const import (
     DEFAULT_ROTATION_HOURS,
     DOMAIN,
     FAILED_CHECK_RETRY,
+    GONE_OUTAGE,
     LOGGER,
     LONG_OUTAGE,
     MAX_CHECK_AGE,
@@ -236,7 +237,8 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         """The socket is up: a restart would end it, so checks are rare."""
         self._proven = True
         self.update_interval = PUSH_UPDATE_INTERVAL
-        self._schedule_refresh()
+        if self.last_update_success:  # else keep the failed check's quick retry
+            self._schedule_refresh()
         async_checks_skipped(self.hass, self.config_entry, skipped=False)
         self._probe_due = False
         if self._push_off:
@@ -309,19 +311,26 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         return data
 
     async def _async_check_or_replace(self) -> PlexApiData:
-        """Whatever the current token needs, in as few requests as possible."""
-        if not self._proven:
-            await self.client.verify(self.machine_identifier)
+        """Whatever the current token needs, in as few requests as possible.
+
+        The owner token always goes out right after `/identity`; a check with
+        the socket up needs no proof (the socket's connection is one).
+        """
+        proven = self._proven and self.live
         current: PlexApiData | None = self.data  # None before the first token
         if current is None:
             return await self._async_new_token(self._first_reason)
+        # A restart explains a new token best, whatever else made it due.
+        restart = TokenReason.RESTART if self._restart_likely else None
         if current.token is self._retired:
-            return await self._async_new_token(TokenReason.FORCED)
+            return await self._async_new_token(restart or TokenReason.FORCED)
         if dt_util.utcnow() - current.token.issued_at >= self.rotation_age:
-            return await self._async_new_token(TokenReason.ROTATION)
+            return await self._async_new_token(restart or TokenReason.ROTATION)
+        if not proven:
+            await self.client.verify(self.machine_identifier)
         if self._restart_likely and self._may_take_precaution():
             LOGGER.debug("%s may have restarted: a new token", self.name)
-            return await self._async_new_token(TokenReason.RESTART)
+            return await self._async_new_token(TokenReason.RESTART, verified=True)
         server = await self.client.check_token(current.token.token)
         if server is None:
             LOGGER.info(
@@ -329,8 +338,9 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 "getting a new one",
                 self.name,
             )
-            reason = TokenReason.RESTART if self._restart_likely else None
-            return await self._async_new_token(reason or TokenReason.REFUSED)
+            return await self._async_new_token(
+                restart or TokenReason.REFUSED, verified=not proven
+            )
         _expect_server(server.machine_identifier, self.machine_identifier)
         self._async_update_device(server)
         if self._probe_due:
@@ -347,10 +357,12 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._probe_due = False
         async_checks_skipped(self.hass, self.config_entry, skipped=accepted is not None)
 
-    async def _async_new_token(self, reason: TokenReason) -> PlexApiData:
-        """A new token from the entry's server, proven just before (2 requests)."""
+    async def _async_new_token(
+        self, reason: TokenReason, *, verified: bool = False
+    ) -> PlexApiData:
+        """A new token from the entry's server: `/identity` first, unless just asked."""
         server, token = await self.client.verified_transient_token(
-            self.machine_identifier, verified=True
+            self.machine_identifier, verified=verified
         )
         self._retired = None
         self._async_update_device(server)
@@ -423,9 +435,10 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         """When to check again: soon while away or with the socket up."""
         if self.live:
             return FAILED_CHECK_RETRY  # the server runs: a passing failure
-        if not outage.away:
-            return None  # the normal interval
-        if dt_util.utcnow() - outage.since >= LONG_OUTAGE:
+        away_for = dt_util.utcnow() - outage.since
+        if not outage.away or away_for >= GONE_OUTAGE:
+            return None  # the normal interval: not a restart, or switched off
+        if away_for >= LONG_OUTAGE:
             return SLOW_OUTAGE_RETRY
         if outage.attempts <= len(OUTAGE_RETRIES):
             return OUTAGE_RETRIES[outage.attempts - 1]

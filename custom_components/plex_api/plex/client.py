@@ -163,13 +163,16 @@ class PlexClient:
         redirect is a refused upgrade, a PlexStatusError like any other.
         """
         headers = self._with_token(token)
+        connector = self._session.connector
+        if connector is None or connector.closed:  # the caller's session closed
+            raise PlexConnectionError(f"Cannot talk to {self._base_url} (closed)")
         try:
             async with (
                 asyncio.timeout(self._timeout),
                 # The caller's connections, without redirects; the socket
                 # outlives this session, which only borrows the connector.
                 aiohttp.ClientSession(
-                    connector=self._session.connector,
+                    connector=connector,
                     connector_owner=False,
                     middlewares=(_refuse_redirects,),
                 ) as upgrade,

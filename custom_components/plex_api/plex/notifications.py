@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from enum import StrEnum
 import json
 import logging
-import re
 from typing import Any, Final, Protocol, Self, cast
 
 import aiohttp
@@ -39,15 +38,32 @@ PONG_SHARE: Final = 0.5  # of the heartbeat: 7.5 s
 # Between sessions: quick at first (a restart is over in seconds), then slower.
 QUICK_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
 SLOW_DELAY: Final = 30.0
-# Upgraded, then cut within this time with nothing said: a proxy, not a server.
-AT_ONCE: Final = 1.0
 # A session that lasted this long was a working socket: the backoff starts over.
 STABLE_SESSION: Final = 120.0
 # This many failures of the proxy kind in a row: no push here for a while.
 FAILURES_BEFORE_POLLING: Final = 5
 # While polling, the socket is tried again now and then: never given up for good.
 POLLING_RETRIES: Final = (900.0, 1800.0, 3600.0)
-_SHOWN_TYPE = re.compile(r"[a-z][a-z0-9._-]{0,31}", re.IGNORECASE)
+# The notification types PMS sends (python-plexapi's AlertListener, Tautulli's
+# websocket handler, plexwebsocket): only these names reach the log.
+KNOWN_TYPES: Final = frozenset(
+    {
+        "account",
+        "activity",
+        "backgroundProcessingQueue",
+        "playing",
+        "preference",
+        "progress",
+        "provider.content.change",
+        "reachability",
+        "status",
+        "timeline",
+        "transcodeSession.end",
+        "transcodeSession.start",
+        "transcodeSession.update",
+        "update.statechange",
+    }
+)
 
 
 class SessionEnd(StrEnum):
@@ -59,6 +75,7 @@ class SessionEnd(StrEnum):
     TOKEN_REFUSED = "token refused"  # the upgrade answered 401 or 403
     UPGRADE_REFUSED = "upgrade refused"  # a 3xx or 4xx: no socket at this address
     PROXY = "broken upgrade"  # a 5xx, a 200 without upgrade, a bad handshake
+    BROKEN = "upgrade dropped"  # no answer to the upgrade, or a broken TLS: a proxy
     CUT = "cut at once"  # upgraded, then dropped before anything came: a proxy
     FAILED = "unexpected error"  # a bug: logged, then treated as no push for a while
 
@@ -68,6 +85,7 @@ _PROXY_KIND: Final = frozenset(
         SessionEnd.TOKEN_REFUSED,
         SessionEnd.UPGRADE_REFUSED,
         SessionEnd.PROXY,
+        SessionEnd.BROKEN,
         SessionEnd.CUT,
         SessionEnd.FAILED,
     }
@@ -120,6 +138,9 @@ class PlexNotifications:
         self._heartbeat = heartbeat
         self._pong_timeout = heartbeat * PONG_SHARE
         self.ended_by = SessionEnd.LOST
+        # Called once, at the first sign that a server is really there: a
+        # message, or the pong to our heartbeat (a 101 alone proves little).
+        self.on_alive: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         """Say whether it is open; the URL and headers stay out."""
@@ -142,8 +163,11 @@ class PlexNotifications:
         while (message := await self._receive()) is not None:
             match message.type:
                 case aiohttp.WSMsgType.TEXT:
+                    self._alive()
                     if (container := _container(message.data)) is not None:
                         yield container
+                case aiohttp.WSMsgType.PONG:
+                    self._alive()
                 case aiohttp.WSMsgType.PING:
                     if not await self._pong(message.data):
                         return
@@ -156,6 +180,12 @@ class PlexNotifications:
                     | aiohttp.WSMsgType.CLOSING
                 ):
                     return
+
+    def _alive(self) -> None:
+        """Tell, once, that the server behind the socket answers."""
+        if (on_alive := self.on_alive) is not None:
+            self.on_alive = None
+            on_alive()
 
     async def _pong(self, data: bytes) -> bool:
         """Answer a server's ping; a transport already closing is a lost socket."""
@@ -302,42 +332,57 @@ class NotificationListener:
         """Open the socket, read it until it ends: how, and how long it was open."""
         try:
             token = await self._owner.socket_token()
-            socket = await self._connect(token)
-        except PlexAuthenticationError:
-            return SessionEnd.TOKEN_REFUSED, 0.0
-        except PlexStatusError as err:
-            if 300 <= err.status < 500:  # a redirect is a refused upgrade
-                return SessionEnd.UPGRADE_REFUSED, 0.0
-            return SessionEnd.PROXY, 0.0
         except PlexError:
             return SessionEnd.UNREACHABLE, 0.0
+        socket = await self._upgrade(token)
+        if isinstance(socket, SessionEnd):
+            return socket, 0.0
         opened = self._loop.time()
+        socket.on_alive = self._opened
         async with socket:
-            self.state = ListenerState.CONNECTED
-            self._owner.socket_opened()
-            read = await _read(socket)
+            await _read(socket)
+            alive = socket.on_alive is None
+            # Ended: no longer proving the host, even while the close runs.
+            self.state = ListenerState.RECONNECTING
         lasted = self._loop.time() - opened
-        if not read and socket.ended_by is SessionEnd.LOST and lasted < AT_ONCE:
+        if not alive and socket.ended_by is SessionEnd.LOST:
             return SessionEnd.CUT, lasted  # upgraded, then cut before anything came
         return socket.ended_by, lasted
 
+    async def _upgrade(self, token: str) -> PlexNotifications | SessionEnd:
+        """The open socket, or how the upgrade failed."""
+        try:
+            return await self._connect(token)
+        except PlexAuthenticationError:
+            return SessionEnd.TOKEN_REFUSED
+        except PlexStatusError as err:
+            if 300 <= err.status < 500:  # a redirect is a refused upgrade
+                return SessionEnd.UPGRADE_REFUSED
+            return SessionEnd.PROXY
+        except PlexError:
+            # The server answered /identity just now: the upgrade itself was
+            # dropped, hung or broke TLS, as proxies do.
+            return SessionEnd.BROKEN
 
-async def _read(socket: PlexNotifications) -> int:
-    """Read notifications until the socket ends; how many came."""
-    count = 0
+    def _opened(self) -> None:
+        """The socket works: tell the owner (once a server answered on it)."""
+        self.state = ListenerState.CONNECTED
+        self._owner.socket_opened()
+
+
+async def _read(socket: PlexNotifications) -> None:
+    """Read notifications until the socket ends; only their type is logged."""
     async for message in socket:
-        count += 1
         LOGGER.debug("Plex notification: %s", shown_type(message.get("type")))
-    return count
 
 
 def shown_type(value: object) -> str:
-    """A notification's type as the log may show it: a short plain word only.
+    """A notification's type as the log may show it: a known name only.
 
-    The text comes from the server, which could echo a token into it or
-    forge log lines with a line break.
+    The text comes from the server, which could echo a token into it (a Plex
+    token is a short word too) or forge log lines with a line break.
     """
-    if isinstance(value, str) and _SHOWN_TYPE.fullmatch(value):
+    if isinstance(value, str) and value in KNOWN_TYPES:
         return value
     return "(unrecognised)"
 
