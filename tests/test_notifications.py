@@ -229,7 +229,9 @@ async def _odd_frames(socket: web.WebSocketResponse) -> None:
     await socket.send_bytes(b"\x00\x01")
     await socket.send_str(json.dumps({"NotificationContainer": {"type": "status"}}))
     await socket.ping(b"are you there")
-    answer = await socket.receive(timeout=5)
+    # The client pings first (is a server there?): answered, as PMS does.
+    while (answer := await socket.receive(timeout=5)).type is aiohttp.WSMsgType.PING:
+        await socket.pong(answer.data)
     if answer.type is aiohttp.WSMsgType.PONG and answer.data == b"are you there":
         await socket.send_str(json.dumps({"NotificationContainer": {"type": "pong"}}))
 
@@ -254,6 +256,22 @@ async def test_odd_frames_are_skipped(
 async def _oversized(socket: web.WebSocketResponse) -> None:
     """A message over the client's 1 MiB limit."""
     await socket.send_str("x" * (2 * 1024 * 1024))
+
+
+async def test_closed_session_is_a_connection_error(
+    socket_enabled: None, emulator: PlexEmulator
+) -> None:
+    """The caller's session already closed (Home Assistant stopping): no socket.
+
+    A typed error, not a new connector of aiohttp's own that nobody closes.
+    """
+    session = aiohttp.ClientSession()
+    client = PlexClient(session, emulator.url, emulator.owner_token, CLIENT_INFO)
+    await session.close()
+
+    with pytest.raises(PlexConnectionError):
+        await client.notifications("transient-1")
+    assert emulator.requests == []
 
 
 async def test_oversized_message_ends_the_socket(

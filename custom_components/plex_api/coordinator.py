@@ -234,11 +234,11 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
 
     @callback
     def socket_opened(self) -> None:
-        """The socket is up: a restart would end it, so checks are rare."""
+        """The socket is up (a server answers on it): checks become rare."""
         self._proven = True
+        # From the next check on; the one already due (at most 5 minutes away,
+        # or a failed check's quick retry) stays as it is.
         self.update_interval = PUSH_UPDATE_INTERVAL
-        if self.last_update_success:  # else keep the failed check's quick retry
-            self._schedule_refresh()
         async_checks_skipped(self.hass, self.config_entry, skipped=False)
         self._probe_due = False
         if self._push_off:

@@ -139,7 +139,7 @@ class PlexNotifications:
         self._pong_timeout = heartbeat * PONG_SHARE
         self.ended_by = SessionEnd.LOST
         # Called once, at the first sign that a server is really there: a
-        # message, or the pong to our heartbeat (a 101 alone proves little).
+        # message, or the pong to our first ping (a 101 alone proves little).
         self.on_alive: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
@@ -159,7 +159,12 @@ class PlexNotifications:
         await self._socket.close()
 
     async def __aiter__(self) -> AsyncIterator[Container]:
-        """Yield each notification; other frames are skipped, not fatal."""
+        """Yield each notification; other frames are skipped, not fatal.
+
+        A ping goes out first: its pong proves at once that a server answers.
+        """
+        if not await self._ping():
+            return
         while (message := await self._receive()) is not None:
             match message.type:
                 case aiohttp.WSMsgType.TEXT:
@@ -186,6 +191,14 @@ class PlexNotifications:
         if (on_alive := self.on_alive) is not None:
             self.on_alive = None
             on_alive()
+
+    async def _ping(self) -> bool:
+        """Ping the server; a transport already closing is a lost socket."""
+        try:
+            await self._socket.ping()
+        except aiohttp.ClientError, ConnectionError:
+            return False
+        return True
 
     async def _pong(self, data: bytes) -> bool:
         """Answer a server's ping; a transport already closing is a lost socket."""
