@@ -255,6 +255,8 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         if polling:
             self._polling(end)
         if end in ANSWERED:  # the server answered over HTTP: no doubt
+            if self._probe_due:  # but the check that probes, at once
+                self._refresh_soon("probe")
             self.async_update_listeners()
             return
         self._losses += 1
@@ -268,10 +270,14 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             and self.data.token.token != (self.config_entry.data[CONF_TOKEN])
         ):
             self._socket_refused = self.data.token.token
-        self.config_entry.async_create_background_task(
-            self.hass, self.async_refresh(), f"{DOMAIN} verify"
-        )
+        self._refresh_soon("verify")
         self.async_update_listeners()
+
+    def _refresh_soon(self, why: str) -> None:
+        """Run the coordinator's refresh now, in a task of the entry's."""
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_refresh(), f"{DOMAIN} {why}"
+        )
 
     def _polling(self, end: SessionEnd) -> None:
         """No push for a while: say so once; the next check also probes."""
@@ -289,9 +295,6 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         )
         self._push_off_before = True
         self._probe_due = True
-        self.config_entry.async_create_background_task(
-            self.hass, self.async_refresh(), f"{DOMAIN} probe"
-        )
 
     @override
     async def _async_update_data(self) -> PlexApiData:
