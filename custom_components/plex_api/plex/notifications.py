@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import contextlib
 from enum import StrEnum
 import json
 import logging
@@ -162,9 +163,10 @@ class PlexNotifications:
         """Yield each notification; other frames are skipped, not fatal.
 
         A ping goes out first: its pong proves at once that a server answers.
+        If it cannot even be sent, the next receive tells that the socket ended.
         """
-        if not await self._ping():
-            return
+        with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+            await self._socket.ping()
         while (message := await self._receive()) is not None:
             match message.type:
                 case aiohttp.WSMsgType.TEXT:
@@ -191,14 +193,6 @@ class PlexNotifications:
         if (on_alive := self.on_alive) is not None:
             self.on_alive = None
             on_alive()
-
-    async def _ping(self) -> bool:
-        """Ping the server; a transport already closing is a lost socket."""
-        try:
-            await self._socket.ping()
-        except aiohttp.ClientError, ConnectionError:
-            return False
-        return True
 
     async def _pong(self, data: bytes) -> bool:
         """Answer a server's ping; a transport already closing is a lost socket."""
