@@ -447,13 +447,7 @@ async def test_failed_check_with_the_socket_up_recovers_within_a_minute(
     """
     token = push_emulator.issued_tokens[-1]
     push_emulator.set_fault(Fault.SERVER_ERROR, "/")
-    await advance_until(
-        hass,
-        frozen_time,
-        lambda: sensor_state(hass) == STATE_UNAVAILABLE,
-        step=60,
-        limit=3700,
-    )
+    await until_the_hourly_check_fails(hass, frozen_time)
     push_emulator.set_fault(None)
 
     took = await advance_until(
@@ -490,15 +484,14 @@ async def test_socket_refusing_the_transient_token_takes_the_owner_token(
     await hass.config_entries.async_unload(config_entry.entry_id)
 
 
-async def test_no_token_reaches_a_replacement_server(
-    hass: HomeAssistant,
-    push_emulator: PlexEmulator,
-    connected: MockConfigEntry,
-    frozen_time: FrozenDateTimeFactory,
-) -> None:
-    """The socket is lost and another server takes the address: it gets no token.
+@pytest.fixture
+async def replacement(
+    push_emulator: PlexEmulator, connected: MockConfigEntry
+) -> AsyncIterator[PlexEmulator]:
+    """Another server of the same account takes the address of the connected one.
 
-    Not the owner token, not the transient one (our server's key for 48 h).
+    It would accept the owner token and hand out tokens of its own; its socket
+    is open to clients.
     """
     port = push_emulator.port
     await push_emulator.stop()
@@ -507,33 +500,46 @@ async def test_no_token_reaches_a_replacement_server(
     )
     await other.start(port=port)
     other.refuse_websockets = False
-    try:
-        await advance(hass, frozen_time, 1800, step=5)
-    finally:
-        await other.stop()
+    yield other
+    await other.stop()
 
+
+async def until_the_hourly_check_fails(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Move the clock on until a check with the socket up made the sensor fail."""
+    await advance_until(
+        hass,
+        freezer,
+        lambda: sensor_state(hass) == STATE_UNAVAILABLE,
+        step=60,
+        limit=3700,
+    )
+
+
+async def test_no_token_reaches_a_replacement_server(
+    hass: HomeAssistant, replacement: PlexEmulator, frozen_time: FrozenDateTimeFactory
+) -> None:
+    """The socket is lost and another server takes the address: it gets no token.
+
+    Not the owner token, not the transient one (our server's key for 48 h).
+    """
+    await advance(hass, frozen_time, 1800, step=5)
+
+    other = replacement
     assert other.requests
     assert all("X-Plex-Token" not in r.headers for r in other.requests)
     assert sensor_state(hass) == STATE_UNAVAILABLE
 
 
 async def test_action_after_a_loss_to_another_server_fails_at_once(
-    hass: HomeAssistant,
-    push_emulator: PlexEmulator,
-    connected: MockConfigEntry,
-    frozen_time: FrozenDateTimeFactory,
+    hass: HomeAssistant, replacement: PlexEmulator, frozen_time: FrozenDateTimeFactory
 ) -> None:
     """Lost socket, another server answers: no 15-second wait, "wrong server"."""
-    port = push_emulator.port
-    await push_emulator.stop()
-    other = PlexEmulator(machine_identifier="f00d" * 10)
-    await other.start(port=port)
-    try:
-        call = asyncio.ensure_future(call_action(hass))
-        waited = await advance_until(hass, frozen_time, call.done)
-    finally:
-        await other.stop()
+    call = asyncio.ensure_future(call_action(hass))
+    waited = await advance_until(hass, frozen_time, call.done)
 
+    assert replacement.issued_tokens == []
     assert waited < 5
     with pytest.raises(HomeAssistantError) as err:
         call.result()
@@ -741,13 +747,7 @@ async def test_check_naming_another_server_is_refused(
     """With the socket up, `/` suddenly names another machine: a wrong server."""
     push_emulator.machine_identifier = "f00d" * 10
 
-    await advance_until(
-        hass,
-        frozen_time,
-        lambda: sensor_state(hass) == STATE_UNAVAILABLE,
-        step=60,
-        limit=3700,
-    )
+    await until_the_hourly_check_fails(hass, frozen_time)
 
     issues = ir.async_get(hass).issues
     assert any(issue_id[1].startswith("wrong_server_") for issue_id in issues)
