@@ -472,7 +472,11 @@ async def test_restart_poll(
 async def _advance(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float
 ) -> None:
-    """Move the frozen clock on by `seconds`, in steps, letting I/O finish."""
+    """Move the frozen clock on by `seconds`, in steps, letting I/O finish.
+
+    tests/helpers.py's `advance`, kept here: importing it would load the
+    integration before the first (timed) setup.
+    """
     for _ in range(round(seconds / step)):
         freezer.tick(step)
         async_fire_time_changed(hass)

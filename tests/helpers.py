@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -87,6 +87,44 @@ async def until_requested(
 ) -> None:
     """Wait until the emulator has received what `condition` looks for."""
     await wait_until(condition, 5)
+
+
+async def settle() -> None:
+    """Let what is already on the loopback wire be read and answered (frozen clock)."""
+    for _ in range(60):
+        await asyncio.sleep(0)
+
+
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float
+) -> None:
+    """Move the frozen clock on by `seconds`, in steps, letting I/O finish."""
+    for _ in range(round(seconds / step)):
+        freezer.tick(step)
+        async_fire_time_changed(hass)
+        await settle()
+
+
+async def advance_until(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    done: Callable[[], Awaitable[bool] | bool],
+    *,
+    step: float = 0.5,
+    limit: float = 600,
+) -> float:
+    """Move the clock on until `done()`; the simulated seconds it took."""
+    waited = 0.0
+    while True:
+        result = done()
+        if result if isinstance(result, bool) else await result:
+            return waited
+        if waited >= limit:
+            raise AssertionError(f"not done within {limit} simulated seconds")
+        freezer.tick(step)
+        async_fire_time_changed(hass)
+        await settle()
+        waited += step
 
 
 async def start_manual_flow(hass: HomeAssistant) -> dict[str, Any]:

@@ -9,14 +9,13 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
 
-from .helpers import call_action, current_token, poll, user_form
+from .helpers import advance, call_action, current_token, poll, user_form
 from .plex_emulator import PlexEmulator
 
 EVENT = "event.living_room_plex_token_renewed"
@@ -36,15 +35,6 @@ def assert_no_token(state: State, emulator: PlexEmulator) -> None:
     text = repr(state.as_dict())
     for secret in [emulator.owner_token, *emulator.issued_tokens]:
         assert secret not in text
-
-
-async def settle(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Move the frozen clock on a minute, in steps, letting I/O finish."""
-    for _ in range(120):
-        freezer.tick(0.5)
-        async_fire_time_changed(hass)
-        for _ in range(60):
-            await asyncio.sleep(0)
 
 
 async def test_no_event_for_the_first_token(
@@ -141,13 +131,13 @@ async def test_restart_told_by_the_socket(
     """
     push_emulator.allow_without_auth = True  # only the socket can tell
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await settle(hass, frozen_time)
+    await advance(hass, frozen_time, 60, step=0.5)
     assert hass.states.get(LIVE).state == STATE_ON  # type: ignore[union-attr]
 
     reboot = asyncio.ensure_future(push_emulator.reboot(down_for=5))
-    await settle(hass, frozen_time)
+    await advance(hass, frozen_time, 60, step=0.5)
     await reboot
-    await settle(hass, frozen_time)
+    await advance(hass, frozen_time, 60, step=0.5)
 
     state = event_state(hass)
     assert state.attributes["event_type"] == "restart"
@@ -175,11 +165,11 @@ async def test_live_updates_off_while_lost(
 ) -> None:
     """Off while the socket is lost (and the server away), even though it is known."""
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await settle(hass, frozen_time)
+    await advance(hass, frozen_time, 60, step=0.5)
     assert hass.states.get(LIVE).state == STATE_ON  # type: ignore[union-attr]
 
     await push_emulator.stop()
-    await settle(hass, frozen_time)
+    await advance(hass, frozen_time, 60, step=0.5)
 
     assert hass.states.get(LIVE).state == STATE_OFF  # type: ignore[union-attr]
     await hass.config_entries.async_unload(config_entry.entry_id)

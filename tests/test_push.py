@@ -18,7 +18,6 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.plex_api.diagnostics import (
@@ -31,7 +30,14 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from .helpers import SENSOR, call_action, choose_token_form
+from .helpers import (
+    SENSOR,
+    advance,
+    advance_until,
+    call_action,
+    choose_token_form,
+    settle,
+)
 from .plex_emulator import Fault, PlexEmulator, ProxyMode
 
 NOTIFICATIONS = "/:/websockets/notifications"
@@ -51,44 +57,6 @@ def no_token_in_the_log(
         record.getMessage() + str(record.exc_info) for record in caplog.records
     )
     assert [secret for secret in secrets if secret in log] == []
-
-
-async def settle() -> None:
-    """Let what is already on the loopback wire be read and answered."""
-    for _ in range(60):
-        await asyncio.sleep(0)
-
-
-async def advance(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float, step: float
-) -> None:
-    """Move the frozen clock on by `seconds`, in steps, letting I/O finish."""
-    for _ in range(round(seconds / step)):
-        freezer.tick(step)
-        async_fire_time_changed(hass)
-        await settle()
-
-
-async def advance_until(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    done: Callable[[], Awaitable[bool] | bool],
-    *,
-    step: float = 0.5,
-    limit: float = 600,
-) -> float:
-    """Move the clock on until `done()`; the simulated seconds it took."""
-    waited = 0.0
-    while True:
-        result = done()
-        if result if isinstance(result, bool) else await result:
-            return waited
-        if waited >= limit:
-            raise AssertionError(f"not done within {limit} simulated seconds")
-        freezer.tick(step)
-        async_fire_time_changed(hass)
-        await settle()
-        waited += step
 
 
 def upgrades(emulator: PlexEmulator) -> list[str]:

@@ -145,7 +145,6 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._losses = 0  # sockets ended so far
         self._unverified = False  # a socket ended: verify before handing out
         self._restart_likely = False  # take a new token at the next contact
-        self._ready = False  # verified and checked: the socket may open
         self._settled = asyncio.Event()  # what the action waits for after a loss
         self._socket_refused: str | None = None  # a token `/` took, the socket not
         self._push_off = False  # polling for a while: no socket here
@@ -218,7 +217,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
 
     def socket_ready(self) -> bool:
         """Whether the server is verified and the token checked since a loss."""
-        return self._ready
+        return self.last_update_success and not self._unverified
 
     async def socket_token(self) -> str:
         """The token for the next socket: `/identity` right before the upgrade.
@@ -261,13 +260,12 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             return
         self._losses += 1
         self._unverified = True
-        self._ready = False
         self._settled.clear()
         if end is SessionEnd.CLOSED:  # a close frame: the server is going away
             self._restart_likely = True
         if (
             end is SessionEnd.TOKEN_REFUSED
-            and self.data.token.token != (self.config_entry.data[CONF_TOKEN])
+            and self.data.token.token != self.config_entry.data[CONF_TOKEN]
         ):
             self._socket_refused = self.data.token.token
         self._refresh_soon("verify")
@@ -298,12 +296,11 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
 
     @override
     async def _async_update_data(self) -> PlexApiData:
-        """Check the token (one request); replace it when dead, due or retired."""
+        """Check the token; replace it when dead, due or retired."""
         losses = self._losses
         try:
             data = await self._async_check_or_replace()
         except PlexAuthenticationError as err:
-            self._ready = False
             self._settled.set()
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
@@ -327,7 +324,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         restart = TokenReason.RESTART if self._restart_likely else None
         if current.token is self._retired:
             return await self._async_new_token(restart or TokenReason.FORCED)
-        if dt_util.utcnow() - current.token.issued_at >= self.rotation_age:
+        if self._due(current.token):
             return await self._async_new_token(restart or TokenReason.ROTATION)
         if not proven:
             await self.client.verify(self.machine_identifier)
@@ -387,13 +384,11 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             self.last_update_success = True
         if losses == self._losses:  # no socket ended while this ran
             self._unverified = False
-            self._ready = True
             self._settled.set()
             self.listener.owner_ready()
 
     def _failed(self, err: PlexError, losses: int) -> UpdateFailed:
         """Note a failed update; the error it raises, retried soon if away."""
-        self._ready = False
         self._proven = False  # a request failed: prove the host before the next
         away = _is_away(err)
         if away and not self.live:
@@ -465,11 +460,15 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
             not self.last_update_success
             or self._unverified
             or data.token is self._retired
-            or dt_util.utcnow() - data.token.issued_at >= self.rotation_age
+            or self._due(data.token)
             or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
         ):
             return None
         return data
+
+    def _due(self, token: TransientToken) -> bool:
+        """Whether the token has reached the rotation age."""
+        return dt_util.utcnow() - token.issued_at >= self.rotation_age
 
     async def _async_wait_for_server(self, deadline: float) -> None:
         """The socket ended: wait (shared) until the server is verified again."""
