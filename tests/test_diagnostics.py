@@ -66,5 +66,5 @@ async def test_diagnostics_while_unavailable(
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
 
-    assert result["coordinator"]["last_update_success"] is False
+    assert result["coordinator"]["phase"] == "away"
     assert result["coordinator"]["last_error"] == "cannot_connect"

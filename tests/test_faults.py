@@ -120,14 +120,18 @@ MID_LIFE_FAULTS = [
 
 
 def lost_and_back(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
-    """Count the coordinator's 'lost' and 'recovered' log lines."""
+    """Count the 'lost' and 'back' log lines, the lifecycle's or the coordinator's.
+
+    A server away (restarting?) is the lifecycle's INFO pair; an odd answer
+    the coordinator base's error and "recovered" lines.
+    """
     messages = [
         r.getMessage()
         for r in caplog.records
         if r.name == f"custom_components.{DOMAIN}"
     ]
-    lost = sum(m.startswith("Lost ") for m in messages)
-    back = sum(" is back" in m for m in messages)
+    lost = sum(m.startswith(("Lost ", "Error fetching ")) for m in messages)
+    back = sum(" is back" in m or m.endswith("data recovered") for m in messages)
     return lost, back
 
 

@@ -147,7 +147,7 @@ async def test_no_token_leaks(
     # A Plex restart, failing polls and recovery.
     emulator.restart()
     await poll(hass, frozen_time)
-    emulator.set_fault(Fault.SERVER_ERROR, "/")
+    emulator.set_fault(Fault.HTML, "/")
     await poll(hass, frozen_time)
     assert coordinator.last_exception is not None
     errors.append(coordinator.last_exception)

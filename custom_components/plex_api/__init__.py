@@ -12,7 +12,8 @@ from homeassistant.util.hass_dict import HassKey
 
 from .clients import async_create_client
 from .const import DOMAIN
-from .coordinator import PlexApiConfigEntry, PlexApiCoordinator, TokenReason
+from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
+from .plex import TokenReason
 from .repairs import async_remove_issues
 from .services import async_setup_services
 

@@ -6,6 +6,8 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from .plex.lifecycle import CHECK_INTERVAL
+
 DOMAIN: Final = "plex_api"
 LOGGER: Final = logging.getLogger(__package__)
 
@@ -23,29 +25,12 @@ DEFAULT_SHOW_TOKEN: Final = False
 
 # Per request; a Plex server on the LAN answers in milliseconds.
 REQUEST_TIMEOUT: Final = 10.0
-# One cheap check per poll. Without the notification socket, restart detection
-# is at most this late; with it, the poll is only a safety net.
-UPDATE_INTERVAL: Final = timedelta(minutes=5)
-PUSH_UPDATE_INTERVAL: Final = timedelta(minutes=60)
-# A failed check while the socket is up: the server runs, so retry soon.
-FAILED_CHECK_RETRY: Final = 30.0
-# The server away (a restart, most likely): checked again quickly at first,
-# every 3 s for 5 minutes (a restart is noticed within seconds of its end),
-# then every 30 s.
-OUTAGE_RETRIES: Final = (0.5, 1.0, 2.0)
-OUTAGE_RETRY: Final = 3.0
-LONG_OUTAGE: Final = timedelta(minutes=5)
-SLOW_OUTAGE_RETRY: Final = 30.0
-# Away this long, it is switched off rather than restarting: the normal interval.
-GONE_OUTAGE: Final = timedelta(minutes=30)
-# An action called while the socket says the server went away waits this long
+# Without the notification socket, the token is checked this often (the
+# lifecycle's other intervals are in plex/lifecycle.py, beside its tables).
+UPDATE_INTERVAL: Final = CHECK_INTERVAL
+# An action called while the server is in doubt or away waits this long
 # (seconds) for it to be back before it fails.
 RESTART_WAIT: Final = 15.0
-# New tokens taken only as a precaution (after an outage, a socket closed by
-# the server) are capped, so a flapping link cannot become a token storm.
-MAX_PRECAUTIONARY_TOKENS_PER_HOUR: Final = 6
-# A token handed to an automation is re-checked when its last check is older.
-MAX_CHECK_AGE: Final = timedelta(seconds=60)
 
 # A token no server issued: a server that accepts it skips token checks.
 UNCHECKED_PROBE: Final = "plex-api-probe-not-a-token"

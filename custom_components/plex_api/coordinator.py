@@ -1,23 +1,25 @@
-"""The token lifecycle: the only scheduler of checks, and the socket's owner.
+"""Home Assistant's side of the token lifecycle: it carries out what the machine asks.
 
-The notification listener (plex/notifications.py) keeps the socket open and
-says how each session ended; this module decides what that means for the
-token: nothing is handed out until the server is verified again, and a new
-token follows when the server was away or refuses the current one.
+The decisions are in plex/lifecycle.py (no I/O, time as an input); this
+module makes the requests a `Plan` lists, runs socket sessions, keeps the
+timers, raises repairs, writes log lines and makes the action wait.
+
+Trust boundary: no token goes to the address unless `/identity` named the
+entry's server since the last moment the address could have changed hands
+(the socket ended, a request failed, a new address); an open socket, opened
+right after such a proof, keeps proving it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 import logging
-from typing import Any, override
+from typing import override
 
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
-from homeassistant.const import CONF_TOKEN, EVENT_HOMEASSISTANT_STOP
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import device_registry as dr
@@ -28,24 +30,19 @@ from .const import (
     CONF_ROTATION_HOURS,
     DEFAULT_ROTATION_HOURS,
     DOMAIN,
-    FAILED_CHECK_RETRY,
-    GONE_OUTAGE,
     LOGGER,
-    LONG_OUTAGE,
-    MAX_CHECK_AGE,
-    MAX_PRECAUTIONARY_TOKENS_PER_HOUR,
-    OUTAGE_RETRIES,
-    OUTAGE_RETRY,
-    PUSH_UPDATE_INTERVAL,
     RESTART_WAIT,
-    SLOW_OUTAGE_RETRY,
     UNCHECKED_PROBE,
     UPDATE_INTERVAL,
 )
 from .plex import (
-    ANSWERED,
-    ListenerState,
-    NotificationListener,
+    Connect,
+    Lifecycle,
+    Link,
+    Log,
+    Outcome,
+    Phase,
+    Plan,
     PlexAuthenticationError,
     PlexClient,
     PlexConnectionError,
@@ -53,34 +50,27 @@ from .plex import (
     PlexStatusError,
     PlexTimeoutError,
     PlexWrongServerError,
+    Repair,
+    Serve,
     ServerInfo,
     SessionEnd,
+    Signal,
+    TokenReason,
     TransientToken,
+    Update,
+    listen,
 )
 from .repairs import async_checks_skipped, async_right_server, async_wrong_server
 from .texts import error_key
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
 
-
-class TokenReason(StrEnum):
-    """Why the current token was taken (the token event's type)."""
-
-    SETUP = "setup"  # the entry was set up (or reloaded)
-    RESTART = "restart"  # the server restarted: every earlier token is dead
-    REFUSED = "refused"  # the server stopped accepting the token
-    ROTATION = "rotation"  # the rotation age was reached; earlier tokens still work
-    FORCED = "forced"  # force_new, or a caller needed a longer-lived token
-    ADDRESS = "address"  # a new address or owner token (reconfigure, reauth)
-
-
-# After these, earlier tokens no longer work.
-EARLIER_TOKENS_DEAD = frozenset({TokenReason.RESTART, TokenReason.REFUSED})
+_SHOWN: frozenset[Phase] = frozenset({Phase.VERIFIED, Phase.DOUBT})
 
 
 @dataclass(frozen=True, slots=True)
 class PlexApiData:
-    """What the coordinator knows: the server, its token, when that was checked."""
+    """What the entities show: the server, its token, when it was last confirmed."""
 
     server: ServerInfo
     token: TransientToken
@@ -88,29 +78,8 @@ class PlexApiData:
     reason: TokenReason = TokenReason.SETUP
 
 
-@dataclass(slots=True)
-class _Outage:
-    """A run of failed updates: logged once when it starts, once when it ends."""
-
-    since: datetime
-    away: bool  # unreachable (a restart?) rather than answering wrongly
-    attempts: int = 0
-    warned: bool = False
-
-
 class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
-    """Keeps one working transient token per Plex server.
-
-    Every update goes through the coordinator's own refresh, which runs one at a
-    time: the timer's, the socket's, and the action's, which shares one refresh
-    task between its callers (a caller that gives up does not cancel it;
-    unloading does).
-
-    Trust boundary: no token goes to the address unless `/identity` named the
-    entry's server since the last moment the address could have changed hands
-    (the socket was lost, a request failed, a new address); an open socket,
-    opened right after such a proof, keeps proving it.
-    """
+    """Keeps one working transient token per Plex server, by its lifecycle."""
 
     config_entry: PlexApiConfigEntry
 
@@ -122,35 +91,25 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         *,
         first_reason: TokenReason = TokenReason.SETUP,
     ) -> None:
-        """Poll at a fixed, modest interval until the socket is up."""
+        """Every 5 minutes until the socket is up; the machine decides after."""
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=entry.title,
             update_interval=UPDATE_INTERVAL,
-            always_update=False,
         )
         self.client = client
-        self._first_reason = first_reason
-        self.listener = NotificationListener(
-            client.notifications, self, self._spawn_session
-        )
-        # A token that must not be handed out again (force_new asked for another).
-        self._retired: TransientToken | None = None
-        self._precautions: list[datetime] = []
+        self.lifecycle = Lifecycle(first_reason=first_reason)
+        self._settled = asyncio.Event()  # the phase is not DOUBT or AWAY
+        self._settled.set()
         self._refresh_task: asyncio.Task[None] | None = None
-        # The socket is open and the server was proven since: no /identity needed.
-        self._proven = False
-        self._losses = 0  # sockets ended so far
-        self._unverified = False  # a socket ended: verify before handing out
-        self._restart_likely = False  # take a new token at the next contact
-        self._settled = asyncio.Event()  # what the action waits for after a loss
-        self._socket_refused: str | None = None  # a token `/` took, the socket not
-        self._push_off = False  # polling for a while: no socket here
-        self._push_off_before = False
-        self._probe_due = False  # ask whether the server checks tokens at all
-        self._outage: _Outage | None = None
+        self._again = False  # one more update after the one in flight
+        self._socket_timer: asyncio.TimerHandle | None = None
+        self._socket_task: asyncio.Task[None] | None = None
+        self._socket_token = ""  # the token the current session opened with
+        self._started = False
+        self._connect_after: float | None = None  # a session asked before start
 
     def __repr__(self) -> str:
         """Name the entry only; the data holds a token."""
@@ -172,190 +131,170 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     @property
     def live(self) -> bool:
         """Whether the notification socket is up (restarts noticed in seconds)."""
-        return self.listener.state is ListenerState.CONNECTED
+        return self.lifecycle.link is Link.UP
+
+    @property
+    def token_known(self) -> bool:
+        """Whether the entities may show the token (not while the server is away)."""
+        return self.lifecycle.phase in _SHOWN
 
     @callback
     def async_start(self) -> None:
-        """Open the socket; unloading (or Home Assistant stopping) closes it."""
-        self.config_entry.async_on_unload(self.listener.stop)
-        self.config_entry.async_on_unload(
-            self.hass.bus.async_listen_once(
-                EVENT_HOMEASSISTANT_STOP, lambda _event: self.listener.stop()
-            )
-        )
-        self.listener.start()
+        """The entities are there: the socket may open now."""
+        self._started = True
+        if self._connect_after is not None:
+            self._schedule_socket(self._connect_after)
 
-    def _spawn_session(self, session: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """A socket session runs in a task of the entry's: unloading cancels it."""
-        return self.config_entry.async_create_background_task(
-            self.hass, session, f"{DOMAIN} notifications"
-        )
+    @override
+    async def async_shutdown(self) -> None:
+        """Unloading (or Home Assistant stopping): end every wait and the socket."""
+        self.lifecycle.stop()
+        self._settled.set()
+        if self._socket_timer is not None:
+            self._socket_timer.cancel()
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+        await super().async_shutdown()
+
+    # -- the action --------------------------------------------------------
 
     async def async_get_token(
         self, *, force_new: bool = False, min_valid_for: timedelta | None = None
     ) -> PlexApiData:
-        """Return a token that works now, for the action.
+        """Return a token the server accepts now, as the machine's `serve` says.
 
-        A token last checked over a minute ago is checked first; one due for
-        rotation, retired by `force_new`, expiring within `min_valid_for`, or
-        in doubt after the socket ended is replaced or verified. While the
-        socket says the server went away, the call waits for it (shared by
-        every caller) for a while. Raises a translated HomeAssistantError when
-        no working token can be had.
+        Waits (shared with every caller) while the server is in doubt or away,
+        for RESTART_WAIT at most; raises a translated HomeAssistantError.
         """
+        machine = self.lifecycle
         if force_new:
-            self._retired = self.data.token
+            machine.retire(self.data.token.token)
         deadline = asyncio.get_running_loop().time() + RESTART_WAIT
-        while (data := self._usable()) is None or not _lasts(data, min_valid_for):
-            if data is not None:
-                self._retired = data.token  # too short-lived for this caller
-            elif self._unverified:
-                await self._async_wait_for_server(deadline)
-                continue
-            await self._async_shared_refresh()
-        return data
+        updated = False
+        while True:
+            data, now = self.data, dt_util.utcnow()
+            if (
+                min_valid_for is not None
+                and data.token.expires_at - now < min_valid_for
+            ):
+                machine.retire(data.token.token)  # too short-lived for this caller
+            match machine.serve(
+                now, self.rotation_age, data.token.token, updated=updated
+            ):
+                case Serve.HAND_OUT:
+                    return data
+                case Serve.WAIT:
+                    await self._async_wait_for_server(deadline)
+                case Serve.UPDATE:
+                    await self._async_shared_refresh()
+                    updated = True
+                case Serve.FAIL:
+                    raise self._error(machine.error)
 
-    def socket_ready(self) -> bool:
-        """Whether the server is verified and the token checked since a loss."""
-        return self.last_update_success and not self._unverified
+    async def _async_wait_for_server(self, deadline: float) -> None:
+        """Wait until the phase settles (the server verified, or failing)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._settled.wait()
+        except TimeoutError:
+            raise self._error("restarting") from None
 
-    async def socket_token(self) -> str:
-        """The token for the next socket: `/identity` right before the upgrade.
+    async def _async_shared_refresh(self) -> None:
+        """Run (or join) one update, in a task of the entry's own.
 
-        The entry's own token if the socket refused a transient one that `/`
-        accepts (its server was proven just now).
+        Callers wait on it shielded: one that gives up does not cancel the
+        request the others wait for, while unloading the entry cancels it.
         """
-        await self.client.verify(self.machine_identifier)
-        token = self.data.token.token
-        if token == self._socket_refused:
-            return str(self.config_entry.data[CONF_TOKEN])
-        return token
+        task = self._shared_refresh_task()
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and current is not None and not current.cancelling():
+                raise self._error("reloading") from None
+            raise
 
-    @callback
-    def socket_opened(self) -> None:
-        """The socket is up (a server answers on it): checks become rare."""
-        self._proven = True
-        # From the next check on; the one already due (at most 5 minutes away,
-        # or a failed check's quick retry) stays as it is.
-        self.update_interval = PUSH_UPDATE_INTERVAL
-        async_checks_skipped(self.hass, self.config_entry, skipped=False)
-        self._probe_due = False
-        if self._push_off:
-            LOGGER.info("%s: live updates are back", self.name)
-        self._push_off = False
-        self.async_update_listeners()
+    def _shared_refresh_task(self, *, again: bool = False) -> asyncio.Task[None]:
+        """The updates in flight, or new ones: ours never run two at a time.
 
-    @callback
-    def socket_closed(self, end: SessionEnd, *, polling: bool) -> None:
-        """A session ended: hand nothing out until the server is verified."""
-        LOGGER.debug("%s: notification socket ended: %s", self.name, end.value)
-        self._proven = False
-        self.update_interval = UPDATE_INTERVAL
-        if polling:
-            self._polling(end)
-        if end in ANSWERED:  # the server answered over HTTP: no doubt
-            if self._probe_due:  # but the check that probes, at once
-                self._refresh_soon("probe")
-            self.async_update_listeners()
-            return
-        self._losses += 1
-        self._unverified = True
-        self._settled.clear()
-        if end is SessionEnd.CLOSED:  # a close frame: the server is going away
-            self._restart_likely = True
-        if (
-            end is SessionEnd.TOKEN_REFUSED
-            and self.data.token.token != self.config_entry.data[CONF_TOKEN]
-        ):
-            self._socket_refused = self.data.token.token
-        self._refresh_soon("verify")
-        self.async_update_listeners()
+        `again`: one more after the one running (it began before a socket
+        ended, so it proves nothing about what came after).
+        """
+        task = self._refresh_task
+        if task is None or task.done():
+            task = self._refresh_task = self.config_entry.async_create_background_task(
+                self.hass, self._async_refresh_rounds(), f"{DOMAIN} refresh"
+            )
+        else:
+            self._again = self._again or again
+        return task
 
-    def _refresh_soon(self, why: str) -> None:
-        """Run the coordinator's refresh now, in a task of the entry's."""
-        self.config_entry.async_create_background_task(
-            self.hass, self.async_refresh(), f"{DOMAIN} {why}"
+    async def _async_refresh_rounds(self) -> None:
+        """The coordinator's refresh, once more while one was asked meanwhile."""
+        self._again = True
+        while self._again:
+            self._again = False
+            await self.async_refresh()
+
+    def _error(self, key: str) -> HomeAssistantError:
+        """A translated error for the action, naming the server's address."""
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"url": str(self.client.base_url.origin())},
         )
 
-    def _polling(self, end: SessionEnd) -> None:
-        """No push for a while: say so once; the next check also probes."""
-        if self._push_off:
-            return
-        self._push_off = True
-        # A warning the first time only: a proxy that lets an upgrade through
-        # now and then would otherwise repeat it all day.
-        LOGGER.log(
-            logging.INFO if self._push_off_before else logging.WARNING,
-            "%s: no notification socket (%s); checking the token every 5 "
-            "minutes, and trying the socket again now and then",
-            self.name,
-            end.value,
-        )
-        self._push_off_before = True
-        self._probe_due = True
+    # -- updates -----------------------------------------------------------
 
     @override
     async def _async_update_data(self) -> PlexApiData:
-        """Check the token; replace it when dead, due or retired."""
-        losses = self._losses
+        """Make the requests the machine plans, and tell it how they ended."""
+        plan = self.lifecycle.plan(dt_util.utcnow(), self.rotation_age)
         try:
-            data = await self._async_check_or_replace()
+            data, outcome = await self._async_run(plan)
         except PlexAuthenticationError as err:
-            self._settled.set()
+            self._updated(plan, Outcome.OWNER_REFUSED, "auth_failed")
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
         except PlexError as err:
-            raise self._failed(err, losses) from err
-        self._succeeded(data, losses)
+            outcome, key = _outcome(err), error_key(err)
+            self._updated(plan, outcome, key)
+            if outcome is Outcome.AWAY and self.data is not None:
+                # Restarting, most likely: the entities say so, and the
+                # lifecycle logs it (INFO), not the base (ERROR).
+                return self.data
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=key,
+                translation_placeholders={"url": str(self.client.base_url.origin())},
+            ) from err
+        self._updated(plan, outcome)
         return data
 
-    async def _async_check_or_replace(self) -> PlexApiData:
-        """Whatever the current token needs, in as few requests as possible.
-
-        The owner token always goes out right after `/identity`; a check with
-        the socket up needs no proof (the socket's connection is one).
-        """
-        proven = self._proven and self.live
-        current: PlexApiData | None = self.data  # None before the first token
-        if current is None:
-            return await self._async_new_token(self._first_reason)
-        # A restart explains a new token best, whatever else made it due.
-        restart = TokenReason.RESTART if self._restart_likely else None
-        if current.token is self._retired:
-            return await self._async_new_token(restart or TokenReason.FORCED)
-        if self._due(current.token):
-            return await self._async_new_token(restart or TokenReason.ROTATION)
-        if not proven:
+    async def _async_run(self, plan: Plan) -> tuple[PlexApiData, Outcome]:
+        """The plan's requests: `/identity` before every owner-token request."""
+        if plan.renew is not None:
+            return await self._async_new_token(plan.renew), Outcome.RENEWED
+        if plan.verify:
             await self.client.verify(self.machine_identifier)
-        if self._restart_likely and self._may_take_precaution():
-            LOGGER.debug("%s may have restarted: a new token", self.name)
-            return await self._async_new_token(TokenReason.RESTART, verified=True)
+        current = self.data
         server = await self.client.check_token(current.token.token)
         if server is None:
             LOGGER.info(
-                "%s no longer accepts the transient token (restarted?); "
-                "getting a new one",
-                self.name,
+                "%s no longer accepts the transient token; getting a new one", self.name
             )
-            return await self._async_new_token(
-                restart or TokenReason.REFUSED, verified=not proven
-            )
-        _expect_server(server.machine_identifier, self.machine_identifier)
+            data = await self._async_new_token(plan.if_refused, verified=plan.verify)
+            return data, Outcome.RENEWED
+        if server.machine_identifier != self.machine_identifier:
+            raise PlexWrongServerError(server.machine_identifier)
         self._async_update_device(server)
-        if self._probe_due:
-            await self._async_probe_checks()
-        return PlexApiData(server, current.token, dt_util.utcnow(), current.reason)
-
-    async def _async_probe_checks(self) -> None:
-        """Without the socket, a server that skips token checks hides restarts.
-
-        One more request, with a made-up token, tells (the server was proven
-        in this same update), and a repair issue says so.
-        """
-        accepted = await self.client.check_token(UNCHECKED_PROBE)
-        self._probe_due = False
-        async_checks_skipped(self.hass, self.config_entry, skipped=accepted is not None)
+        if plan.probe:
+            accepted = await self.client.check_token(UNCHECKED_PROBE)
+            self.lifecycle.probed(skipped=accepted is not None)
+        return PlexApiData(
+            server, current.token, dt_util.utcnow(), current.reason
+        ), Outcome.KEPT
 
     async def _async_new_token(
         self, reason: TokenReason, *, verified: bool = False
@@ -364,190 +303,118 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         server, token = await self.client.verified_transient_token(
             self.machine_identifier, verified=verified
         )
-        self._retired = None
+        self.lifecycle.token_taken(token.issued_at)
         self._async_update_device(server)
         LOGGER.debug("%s issued a new transient token (%s)", self.name, reason)
         return PlexApiData(server, token, dt_util.utcnow(), reason)
 
-    def _succeeded(self, data: PlexApiData, losses: int) -> None:
-        """The server is verified and the token works: say so, if it was away."""
-        self._restart_likely = False
-        self._proven = self.live  # the open socket goes on proving the host
-        async_right_server(self.hass, self.config_entry)
-        if self._outage is not None:
-            self._outage = None
-            new = self.data is None or data.token != self.data.token
-            LOGGER.info(
-                "%s is back%s", self.name, " with a new transient token" if new else ""
-            )
-            # Said just now: not again as the coordinator's "recovered" line.
-            self.last_update_success = True
-        if losses == self._losses:  # no socket ended while this ran
-            self._unverified = False
+    def _updated(self, plan: Plan, outcome: Outcome, error: str = "") -> None:
+        """Tell the machine how an update ended, then do what it asks."""
+        now = dt_util.utcnow()
+        self.lifecycle.updated(outcome, now, epoch=plan.epoch, error=error)
+        self._carry_out()
+
+    # -- the socket --------------------------------------------------------
+
+    def _schedule_socket(self, delay: float) -> None:
+        """The link's next try in `delay` seconds (one timer at a time)."""
+        if not self._started:
+            self._connect_after = delay
+            return
+        if self._socket_timer is not None:
+            self._socket_timer.cancel()
+            self._socket_timer = None
+        if delay <= 0:
+            self._socket_due()
+            return
+        self._socket_timer = self.hass.loop.call_later(delay, self._socket_due)
+
+    @callback
+    def _socket_due(self) -> None:
+        """The timer fired: a session, if the machine wants one now."""
+        self._socket_timer = None
+        if not self.lifecycle.socket_due():
+            return
+
+        async def prove() -> str:
+            # `/identity` right before the upgrade; the entry's own token only
+            # to a server proven so, and only where the socket refused ours.
+            # (The token is read here: an update may be storing a new one.)
+            await self.client.verify(self.machine_identifier)
+            token = self._socket_token = self.data.token.token
+            if self.lifecycle.socket_token_is_owner(token):
+                return str(self.config_entry.data[CONF_TOKEN])
+            return token
+
+        self._socket_task = self.config_entry.async_create_background_task(
+            self.hass,
+            listen(prove, self.client.notifications, self._socket_report),
+            f"{DOMAIN} notifications",
+        )
+
+    @callback
+    def _socket_report(self, report: Signal | SessionEnd) -> None:
+        """What the session told: into the machine, then do what it asks."""
+        now = dt_util.utcnow()
+        if report is Signal.OPENED:
+            self.lifecycle.opened()
+        elif report is Signal.ALIVE:
+            self.lifecycle.alive(now)
+        else:
+            LOGGER.debug("%s: notification socket ended: %s", self.name, report.value)
+            self.lifecycle.ended(report, now, self._socket_token)
+        self._carry_out()
+
+    # -- carrying out ------------------------------------------------------
+
+    def _carry_out(self) -> None:
+        """The machine's outputs, in order; then the timers and the entities."""
+        for output in self.lifecycle.take_outputs():
+            match output:
+                case Log(level=level, text=text):
+                    line = text.format(name=self.name)
+                    LOGGER.log(
+                        logging.getLevelNamesMapping()[level.upper()], "%s", line
+                    )
+                case Repair(issue="wrong_server", on=True):
+                    url = str(self.client.base_url.origin())
+                    async_wrong_server(self.hass, self.config_entry, url)
+                case Repair(issue="wrong_server"):
+                    async_right_server(self.hass, self.config_entry)
+                case Repair(on=on):
+                    async_checks_skipped(self.hass, self.config_entry, skipped=on)
+                case Connect(delay=delay):
+                    self._schedule_socket(delay)
+                case Update():
+                    self._shared_refresh_task(again=True)
+        self.update_interval = self.lifecycle.next_check(dt_util.utcnow())
+        if self.lifecycle.phase in (Phase.DOUBT, Phase.AWAY):
+            self._settled.clear()
+        else:
             self._settled.set()
-            self.listener.owner_ready()
-
-    def _failed(self, err: PlexError, losses: int) -> UpdateFailed:
-        """Note a failed update; the error it raises, retried soon if away."""
-        self._proven = False  # a request failed: prove the host before the next
-        away = _is_away(err)
-        if away and not self.live:
-            self._restart_likely = True  # away meanwhile: tokens may be gone
-        url = str(self.client.base_url.origin())
-        if isinstance(err, PlexWrongServerError):
-            async_wrong_server(self.hass, self.config_entry, url)
-        outage = self._log_failure(err, away)
-        if losses == self._losses and not (away and self._unverified):
-            self._settled.set()  # waiting longer would not help the action
-        # Logged here (INFO for an outage), never as the coordinator's ERROR:
-        # a Plex restart or update is no error.
-        self.last_update_success = False
-        return UpdateFailed(
-            translation_domain=DOMAIN,
-            translation_key=error_key(err),
-            translation_placeholders={"url": url},
-            retry_after=self._next_retry(outage),
-        )
-
-    def _log_failure(self, err: PlexError, away: bool) -> _Outage:
-        """One line when an outage starts, a warning if it lasts; the outage."""
-        now = dt_util.utcnow()
-        outage = self._outage
-        if outage is None:
-            outage = self._outage = _Outage(since=now, away=away)
-            # A restart or a Plex update is no error: INFO. An odd answer is
-            # worth a warning.
-            LOGGER.log(
-                logging.INFO if away else logging.WARNING,
-                "Lost %s (%s); no token is handed out until it answers again",
-                self.name,
-                err,
-            )
-        outage.attempts += 1
-        if not outage.warned and now - outage.since > LONG_OUTAGE:
-            outage.warned = True
-            LOGGER.warning("%s has been away for more than 5 minutes", self.name)
-        return outage
-
-    def _next_retry(self, outage: _Outage) -> float | None:
-        """When to check again: soon while away or with the socket up."""
-        if self.live:
-            return FAILED_CHECK_RETRY  # the server runs: a passing failure
-        away_for = dt_util.utcnow() - outage.since
-        if not outage.away or away_for >= GONE_OUTAGE:
-            return None  # the normal interval: not a restart, or switched off
-        if away_for >= LONG_OUTAGE:
-            return SLOW_OUTAGE_RETRY
-        if outage.attempts <= len(OUTAGE_RETRIES):
-            return OUTAGE_RETRIES[outage.attempts - 1]
-        return OUTAGE_RETRY
-
-    def _may_take_precaution(self) -> bool:
-        """Whether a precautionary new token fits the hourly cap; counts it."""
-        now = dt_util.utcnow()
-        self._precautions = [
-            at for at in self._precautions if now - at < timedelta(hours=1)
-        ]
-        if len(self._precautions) >= MAX_PRECAUTIONARY_TOKENS_PER_HOUR:
-            return False
-        self._precautions.append(now)
-        return True
-
-    def _usable(self) -> PlexApiData | None:
-        """The current data if it may be handed out as it is, else None."""
-        data = self.data
-        if (
-            not self.last_update_success
-            or self._unverified
-            or data.token is self._retired
-            or self._due(data.token)
-            or dt_util.utcnow() - data.checked_at > MAX_CHECK_AGE
-        ):
-            return None
-        return data
-
-    def _due(self, token: TransientToken) -> bool:
-        """Whether the token has reached the rotation age."""
-        return dt_util.utcnow() - token.issued_at >= self.rotation_age
-
-    async def _async_wait_for_server(self, deadline: float) -> None:
-        """The socket ended: wait (shared) until the server is verified again."""
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._settled.wait()
-        except TimeoutError:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="restarting"
-            ) from None
-        if not self.last_update_success:
-            raise self._action_error()
-
-    async def _async_shared_refresh(self) -> None:
-        """Run (or join) the action's refresh, in a task of the entry's own.
-
-        Callers wait on it shielded: one that gives up does not cancel the
-        request the others wait for, while unloading the entry cancels it.
-        """
-        if any(self.config_entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
-            # Plex refused the owner token; asking again would only resend it.
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="auth_failed"
-            )
-        task = self._refresh_task
-        if task is None or task.done():
-            task = self._refresh_task = self.config_entry.async_create_background_task(
-                self.hass, self.async_refresh(), f"{DOMAIN} refresh"
-            )
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and current is not None and not current.cancelling():
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN, translation_key="reloading"
-                ) from None
-            raise
-        if not self.last_update_success:
-            raise self._action_error()
-
-    def _action_error(self) -> HomeAssistantError:
-        """The last failure, translated for the action."""
-        err = self.last_exception
-        error = HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=getattr(err, "translation_key", None) or "unknown",
-            translation_placeholders=getattr(err, "translation_placeholders", None),
-        )
-        error.__cause__ = err
-        return error
+        if self.data is not None:
+            self.async_update_listeners()
 
     def _async_update_device(self, server: ServerInfo) -> None:
         """Keep the device's name and version in step with the server (Plex update)."""
         if self.data is not None and server == self.data.server:
             return
-        dr.async_get(self.hass).async_get_or_create(
-            config_entry_id=self.config_entry.entry_id,
-            identifiers={(DOMAIN, self.machine_identifier)},
-            name=server.friendly_name,
-            sw_version=server.version,
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(
+            identifiers={(DOMAIN, self.machine_identifier)}
         )
+        if device is not None:
+            registry.async_update_device(
+                device.id, name=server.friendly_name, sw_version=server.version
+            )
 
 
-def _lasts(data: PlexApiData, min_valid_for: timedelta | None) -> bool:
-    """Whether the token is valid for at least `min_valid_for` from now."""
-    if min_valid_for is None:
-        return True
-    return data.token.expires_at - dt_util.utcnow() >= min_valid_for
-
-
-def _is_away(err: PlexError) -> bool:
-    """Unreachable, silent or a gateway error: the server may be restarting."""
+def _outcome(err: PlexError) -> Outcome:
+    """How a failed request reads: away (restarting?), another server, or odd."""
+    if isinstance(err, PlexWrongServerError):
+        return Outcome.WRONG_SERVER
     if isinstance(err, PlexStatusError):
-        return err.status >= 500
-    return isinstance(err, PlexConnectionError | PlexTimeoutError)
-
-
-def _expect_server(found: str, machine_identifier: str) -> None:
-    """Refuse an answer from another server than the entry's."""
-    if found != machine_identifier:
-        raise PlexWrongServerError(found)
+        return Outcome.AWAY if err.status >= 500 else Outcome.BAD_ANSWER
+    if isinstance(err, PlexConnectionError | PlexTimeoutError):
+        return Outcome.AWAY
+    return Outcome.BAD_ANSWER

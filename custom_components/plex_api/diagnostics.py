@@ -13,8 +13,11 @@ from homeassistant.util import dt as dt_util
 
 from .const import UPDATE_INTERVAL
 from .coordinator import PlexApiConfigEntry, PlexApiCoordinator
+from .plex import Link, Phase
 
 TO_REDACT = {CONF_TOKEN}
+# The socket as a bug report says it: up, off for a while, or on its way.
+_PUSH = {Link.UP: "connected", Link.OFF: "polling"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -54,7 +57,9 @@ def _coordinator_diagnostics(coordinator: PlexApiCoordinator) -> dict[str, Any]:
         },
         "coordinator": {
             "last_update_success": coordinator.last_update_success,
-            "push": coordinator.listener.state.value,
+            "phase": coordinator.lifecycle.phase.value,
+            "push": _PUSH.get(coordinator.lifecycle.link, "reconnecting"),
+            "link": coordinator.lifecycle.link.value,
             "last_error": _last_error(coordinator),
             "update_interval_seconds": interval.total_seconds(),
         },
@@ -62,8 +67,10 @@ def _coordinator_diagnostics(coordinator: PlexApiCoordinator) -> dict[str, Any]:
 
 
 def _last_error(coordinator: PlexApiCoordinator) -> str | None:
-    """The translation key of the failure the entity shows, if it is failing."""
-    error = coordinator.last_exception
-    if coordinator.last_update_success or error is None:
+    """The translation key of what keeps a token from being handed out, if any."""
+    if (
+        coordinator.lifecycle.phase is Phase.VERIFIED
+        and coordinator.last_update_success
+    ):
         return None
-    return getattr(error, "translation_key", None) or type(error).__name__
+    return coordinator.lifecycle.error

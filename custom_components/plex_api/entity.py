@@ -18,7 +18,11 @@ class PlexApiEntity(CoordinatorEntity[PlexApiCoordinator]):
     def __init__(
         self, coordinator: PlexApiCoordinator, description: EntityDescription
     ) -> None:
-        """Attach the entity to the server's device, keyed on its machine id."""
+        """Attach the entity to the server's device, keyed on its machine id.
+
+        The device is created from this DeviceInfo only; the coordinator just
+        updates its name and version when the server changes them.
+        """
         super().__init__(coordinator)
         self.entity_description = description
         server = coordinator.data.server
@@ -33,3 +37,8 @@ class PlexApiEntity(CoordinatorEntity[PlexApiCoordinator]):
             configuration_url=str(coordinator.client.base_url / "web"),
             entry_type=DeviceEntryType.SERVICE,
         )
+
+    @property
+    def available(self) -> bool:
+        """Not while the server is away: no token is known to work then."""
+        return super().available and self.coordinator.token_known

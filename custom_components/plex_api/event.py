@@ -6,14 +6,9 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import (
-    EARLIER_TOKENS_DEAD,
-    PlexApiConfigEntry,
-    PlexApiCoordinator,
-    PlexApiData,
-    TokenReason,
-)
+from .coordinator import PlexApiConfigEntry, PlexApiCoordinator, PlexApiData
 from .entity import PlexApiEntity
+from .plex import EARLIER_TOKENS_DEAD, TokenReason
 
 # The coordinator does all the I/O; entities only read its data.
 PARALLEL_UPDATES = 0

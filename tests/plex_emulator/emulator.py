@@ -38,6 +38,7 @@ from tests.plex_emulator.websocket import (
     NOTIFICATIONS_PATH,
     PING_BURST,
     NotificationHub,
+    upgrade_then_close,
     upgrade_then_cut,
     wrong_accept,
 )
@@ -70,7 +71,12 @@ _LOGGED_PATH_LENGTH = 200
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The proxy modes that pass our 101 on before they misbehave.
 _UPGRADING_MODES = frozenset(
-    {ProxyMode.CLOSE_AT_ONCE, ProxyMode.BAD_ACCEPT, ProxyMode.PING_BURST}
+    {
+        ProxyMode.CLOSE_AT_ONCE,
+        ProxyMode.CLOSE_FRAME_AT_ONCE,
+        ProxyMode.BAD_ACCEPT,
+        ProxyMode.PING_BURST,
+    }
 )
 
 
@@ -139,6 +145,20 @@ async def _close_listener(server: asyncio.Server) -> None:
         loop.remove_reader(listener.fileno())
     await asyncio.sleep(0)  # the pending attachments run first
     server.close()
+
+
+async def _upgrade_then_misbehave(
+    request: web.Request, mode: ProxyMode
+) -> web.StreamResponse:
+    """A proxy mode that passes our 101 on, then breaks the socket its way."""
+    if mode is ProxyMode.BAD_ACCEPT:
+        return await wrong_accept(request)
+    if mode is ProxyMode.CLOSE_FRAME_AT_ONCE:
+        return await upgrade_then_close(request)
+    pings = PING_BURST if mode is ProxyMode.PING_BURST else 0
+    response = await upgrade_then_cut(request, pings)
+    _LOGGER.debug("proxy %s: %d pings, then the connection cut", mode, pings)
+    return response
 
 
 def _parse_switches(payload: Any) -> dict[str, bool | ProxyMode | None]:
@@ -569,13 +589,8 @@ class PlexEmulator:
         token = _token_of(request)
         if not self._authorized(token) or self._refused_on_socket(token):
             return self._auth_error(request, 401)
-        if mode is ProxyMode.BAD_ACCEPT:
-            return await wrong_accept(request)
         if mode is not None:
-            pings = PING_BURST if mode is ProxyMode.PING_BURST else 0
-            response = await upgrade_then_cut(request, pings)
-            _LOGGER.debug("proxy %s: %d pings, then the connection cut", mode, pings)
-            return response
+            return await _upgrade_then_misbehave(request, mode)
         return await self._hub.serve(request)
 
     def _refused_on_socket(self, token: str | None) -> bool:

@@ -64,6 +64,12 @@ class ProxyMode(StrEnum):
     # repeated "Connection is already closed" right after connecting
     # (PlexTraktSync PR #213; CrossWatch #40 logs "Watcher is connected" first).
     CLOSE_AT_ONCE = "close_at_once"
+    # A proper 101, then at once a close frame (1001, going away) before any
+    # message: an idle-timeout or a "max connections" rule in a proxy that
+    # closes politely (HAProxy's `timeout tunnel` sends the close of the side
+    # that timed out; PlexTraktSync #213 shows such closes right after
+    # "connected"). The red team's case: it used to be taken for a restart.
+    CLOSE_FRAME_AT_ONCE = "close_frame_at_once"
     # A 101 whose Sec-WebSocket-Accept is not the key's: a middlebox that rewrites
     # the handshake. RFC 6455 section 4.1: the client must fail the connection.
     # No public report names this one; it guards the client's handshake check.

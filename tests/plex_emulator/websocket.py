@@ -73,6 +73,14 @@ async def upgrade_then_cut(request: web.Request, pings: int = 0) -> web.StreamRe
     return ws
 
 
+async def upgrade_then_close(request: web.Request) -> web.StreamResponse:
+    """Answer a proper 101, then close at once with 1001 (going away)."""
+    ws = web.WebSocketResponse(autoping=False, timeout=CLOSE_TIMEOUT)
+    await ws.prepare(request)
+    await ws.close(code=WSCloseCode.GOING_AWAY)
+    return ws
+
+
 async def wrong_accept(request: web.Request) -> web.StreamResponse:
     """Answer 101 with a Sec-WebSocket-Accept that does not match the key."""
     headers = {

@@ -23,6 +23,20 @@ from .errors import (
     PlexTLSError,
     PlexWrongServerError,
 )
+from .lifecycle import (
+    EARLIER_TOKENS_DEAD,
+    Connect,
+    Lifecycle,
+    Link,
+    Log,
+    Outcome,
+    Phase,
+    Plan,
+    Repair,
+    Serve,
+    TokenReason,
+    Update,
+)
 from .models import (
     MAX_TOKEN_LENGTH,
     TRANSIENT_TOKEN_LIFETIME,
@@ -33,12 +47,11 @@ from .models import (
     is_sendable_token,
 )
 from .notifications import (
-    ANSWERED,
     NOTIFICATIONS_PATH,
-    ListenerState,
-    NotificationListener,
     PlexNotifications,
     SessionEnd,
+    Signal,
+    listen,
 )
 from .parse import parse_media_container
 from .plextv import (
@@ -55,9 +68,9 @@ from .plextv import (
 )
 
 __all__ = [
-    "ANSWERED",
     "APP_PLEX_TV",
     "DEFAULT_TIMEOUT",
+    "EARLIER_TOKENS_DEAD",
     "MAX_BODY_BYTES",
     "MAX_CANDIDATES",
     "MAX_PIN_LIFETIME",
@@ -68,8 +81,13 @@ __all__ = [
     "TRANSIENT_TOKEN_LIFETIME",
     "Address",
     "ClientInfo",
-    "ListenerState",
-    "NotificationListener",
+    "Connect",
+    "Lifecycle",
+    "Link",
+    "Log",
+    "Outcome",
+    "Phase",
+    "Plan",
     "PlexAuthenticationError",
     "PlexClient",
     "PlexConnection",
@@ -87,13 +105,19 @@ __all__ = [
     "PlexTVClient",
     "PlexTimeoutError",
     "PlexWrongServerError",
+    "Repair",
+    "Serve",
     "ServerInfo",
     "SessionEnd",
+    "Signal",
+    "TokenReason",
     "TransientToken",
+    "Update",
     "address_candidates",
     "async_best_address",
     "is_host",
     "is_sendable_token",
+    "listen",
     "parse_media_container",
     "plex_direct_address",
 ]
