@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -14,6 +15,7 @@ from syrupy.filters import props
 
 from custom_components.plex_api.const import (
     ATTR_FORCE_NEW,
+    ATTR_MIN_VALID_FOR,
     CONF_ROTATION_HOURS,
     DOMAIN,
 )
@@ -281,16 +283,22 @@ async def test_no_server_set_up(hass: HomeAssistant) -> None:
 
 
 async def test_several_servers_need_a_choice(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With two servers in use and none named, the action asks for one."""
+    """With two servers in use and none named, the action asks for one itself."""
     MockConfigEntry(domain=DOMAIN, unique_id="second", data={}).add_to_hass(hass)
 
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass)
 
-    assert err.value.translation_domain == HOMEASSISTANT_DOMAIN
-    assert err.value.translation_key == "service_found_multiple_config_entry_for_domain"
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "choose_server"
+    assert str(err.value) == (
+        "Several Plex Media Servers are set up: choose a Plex server for this action"
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     response = await call_action(hass, config_entry_id=init_integration.entry_id)
     assert response["token"].startswith("transient-")
 
@@ -349,3 +357,45 @@ async def test_no_requests_while_reauth_is_pending(
         assert err.value.translation_key == "auth_failed"
 
     assert len(emulator.requests) == requests
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        pytest.param("soon", "invalid_min_valid_for", id="not-a-duration"),
+        pytest.param({"hours": -2}, "invalid_min_valid_for", id="negative"),
+        pytest.param({"hours": 48}, "min_valid_for_too_long", id="too-long"),
+    ],
+)
+async def test_min_valid_for_out_of_range(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    value: object,
+    key: str,
+) -> None:
+    """A validity that is no duration, or too long: the integration's own words."""
+    requests = len(emulator.requests)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, **{ATTR_MIN_VALID_FOR: value})
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    assert len(emulator.requests) == requests
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_times_to_the_second(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Issued and expiry times carry no microseconds, whatever the clock says."""
+    frozen_time.tick(timedelta(seconds=61.123456))
+
+    response = await call_action(hass, **{ATTR_FORCE_NEW: True})
+
+    assert response["issued_at"] == "2026-11-28T12:01:01+00:00"
+    assert response["expires_at"] == "2026-11-30T12:01:01+00:00"

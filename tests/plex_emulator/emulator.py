@@ -21,6 +21,7 @@ import uuid
 
 from aiohttp import web
 
+from tests.plex_emulator.library import Library
 from tests.plex_emulator.responses import (
     Attributes,
     Fault,
@@ -725,6 +726,7 @@ class PlexEmulator:
         app.router.add_get("/", self._root)
         app.router.add_get("/security/token", self._security_token)
         app.router.add_get(NOTIFICATIONS_PATH, self._notifications)
+        Library(self._authorized, self._wants_json).add_routes(app.router)
         app.router.add_post(CONTROL_PREFIX + "restart", self._control_restart)
         app.router.add_post(CONTROL_PREFIX + "revoke", self._control_revoke)
         app.router.add_post(CONTROL_PREFIX + "fault", self._control_fault)

@@ -226,6 +226,15 @@ class PlexClient:
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
 
+    async def library_metadata(self, token: str, rating_key: str) -> Container:
+        """Ask `/library/metadata/{rating_key}` with `token` (a transient one).
+
+        The same strict request as every other: size cap, no redirect, a
+        validated MediaContainer; the caller checks that the key is digits.
+        """
+        url = self._root_url.with_path(f"/library/metadata/{rating_key}")
+        return await self._get(url, self._with_token(token))
+
 
 async def _refuse_redirects(
     request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
