@@ -8,6 +8,7 @@ the integration's own translated message instead of a raw schema error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -289,5 +290,5 @@ def _forget(
 ) -> None:
     """Drop a finished lookup; its failure was seen by the callers."""
     lookups.pop(key, None)
-    if not task.cancelled():
+    with contextlib.suppress(asyncio.CancelledError):
         task.exception()

@@ -187,7 +187,11 @@ def parse_item(item: str, machine_identifier: str) -> str:
     if text.startswith(PLEX_SCHEME + "{"):
         return _json_key(text.removeprefix(PLEX_SCHEME))
     if text.startswith(PLEX_SCHEME):
-        return _plex_url_key(URL(text), machine_identifier)
+        try:
+            url = URL(text)
+        except ValueError:
+            raise PlexItemReferenceError("Not a Plex id") from None
+        return _plex_url_key(url, machine_identifier)
     return _key(text.removeprefix(METADATA_PATH))
 
 
