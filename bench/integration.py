@@ -47,6 +47,8 @@ from .stats import Summary, now_ns
 # the way Home Assistant does, so these mirror its constants.
 DOMAIN = "plex_api"
 SERVICE = "get_transient_token"
+MEDIA_SERVICE = "get_media_url"
+MEDIA_ITEM = "1001"  # the emulator library's film
 SENSOR = "sensor.living_room_plex_token_expiry"
 START_TIME = "2026-11-28T12:00:00+00:00"
 CHECK_DUE = timedelta(seconds=61)  # past the action's one-minute check age
@@ -252,6 +254,46 @@ async def test_action(
     _record(
         bench_results, "action", blocking_detection, cached=cached, force_new=forced
     )
+
+
+async def _media_url(hass: HomeAssistant) -> int:
+    """Ns of one get_media_url call: a fresh lookup of a film, its HLS stream."""
+    start = now_ns()
+    response = await hass.services.async_call(
+        DOMAIN,
+        MEDIA_SERVICE,
+        {"item": MEDIA_ITEM, "kind": "stream"},
+        blocking=True,
+        return_response=True,
+    )
+    elapsed = now_ns() - start
+    assert response is not None
+    assert "X-Plex-Token=transient-" in str(response["url"])
+    return elapsed
+
+
+async def test_media_url(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """get_media_url with the token checked moments ago: each call one lookup."""
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    samples = []
+    before = len(emulator.requests)
+    for index in range(ACTION_WARMUP + ACTION_CALLS):
+        elapsed = await _media_url(hass)
+        if index >= ACTION_WARMUP:
+            samples.append(elapsed)
+    figures = {
+        "latency": _us(samples),
+        "calls": ACTION_WARMUP + ACTION_CALLS,
+        "requests": _paths(emulator, before),
+    }
+    await _unload(hass, entry)
+    _record(bench_results, "media_url", blocking_detection, fresh_lookup=figures)
 
 
 async def test_action_check_due(
