@@ -618,3 +618,57 @@ def test_parse_item_errors(text: str, error: type[Exception]) -> None:
     """What names no rating key of this server is refused by the Plex side."""
     with pytest.raises(error):
         parse_item(text, "e2b5")
+
+
+async def test_no_token_in_the_log(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At DEBUG, successes and failures alike log no token of any kind."""
+    caplog.set_level(logging.DEBUG)
+    await get_url(hass, item=MOVIE.rating_key, kind="stream")
+    for item, kind in ((SHOW.rating_key, "file"), ("999999", "file"), ("x", "file")):
+        with pytest.raises(ServiceValidationError):
+            await get_url(hass, item=item, kind=kind)
+    emulator.set_fault(Fault.SERVER_ERROR, "/library/metadata/1001")
+    with pytest.raises(HomeAssistantError):
+        await get_url(hass, item=MOVIE.rating_key)
+
+    logged = caplog.text + "".join(str(r.exc_info) for r in caplog.records)
+    assert "/library/metadata/1001" in logged  # the emulator's own request log
+    for token in (emulator.owner_token, *emulator.issued_tokens):
+        assert token not in logged
+
+
+async def test_error_in_the_frontend(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Called from the UI, the error arrives translated; plex_api logs nothing.
+
+    (Home Assistant's websocket layer logs every validation error once, at
+    ERROR, whoever raised it: that line is core's, not the integration's.)
+    """
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": SERVICE,
+            "service_data": {"item": SHOW.rating_key, "kind": "stream"},
+            "return_response": True,
+        }
+    )
+
+    message = await client.receive_json()
+
+    assert not message["success"]
+    assert message["error"]["translation_key"] == "item_has_no_media"
+    assert message["error"]["translation_domain"] == DOMAIN
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert all(not r.name.startswith("custom_components") for r in errors)
+    assert all(r.exc_info is None for r in errors)
