@@ -292,38 +292,6 @@ async def test_track_has_no_background(
     assert err.value.translation_placeholders == {"title": TRACK.title}
 
 
-@pytest.mark.parametrize(
-    ("data", "key"),
-    [
-        pytest.param({"kind": "poster"}, "invalid_kind", id="kind"),
-        pytest.param({"width": 0}, "invalid_size", id="zero"),
-        pytest.param({"height": 5000}, "invalid_size", id="huge"),
-        pytest.param({"width": "wide"}, "invalid_size", id="text"),
-        pytest.param({"width": True}, "invalid_size", id="bool"),
-        pytest.param({ATTR_MIN_VALID_FOR: "later"}, "invalid_min_valid_for", id="v"),
-        pytest.param({ATTR_MIN_VALID_FOR: {"hours": 48}}, "min_valid_for_too_long"),
-    ],
-)
-async def test_bad_fields(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    init_integration: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
-    data: dict[str, Any],
-    key: str,
-) -> None:
-    """Wrong values get the integration's translated errors, before any request."""
-    requests = len(emulator.requests)
-
-    with pytest.raises(ServiceValidationError) as err:
-        await get_url(hass, item=MOVIE.rating_key, **data)
-
-    assert err.value.translation_domain == DOMAIN
-    assert err.value.translation_key == key
-    assert len(emulator.requests) == requests
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 async def test_min_valid_for(
     hass: HomeAssistant,
     emulator: PlexEmulator,

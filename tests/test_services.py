@@ -18,6 +18,7 @@ from custom_components.plex_api.const import (
     ATTR_MIN_VALID_FOR,
     CONF_ROTATION_HOURS,
     DOMAIN,
+    SERVICE_GET_TRANSIENT_TOKEN,
 )
 from homeassistant.auth.models import User
 from homeassistant.config_entries import (
@@ -359,27 +360,49 @@ async def test_no_requests_while_reauth_is_pending(
     assert len(emulator.requests) == requests
 
 
+MEDIA_URL = "get_media_url"
+TOKEN = SERVICE_GET_TRANSIENT_TOKEN
+
+
 @pytest.mark.parametrize(
-    ("value", "key"),
+    ("service", "data", "key"),
     [
-        pytest.param("soon", "invalid_min_valid_for", id="not-a-duration"),
-        pytest.param({"hours": -2}, "invalid_min_valid_for", id="negative"),
-        pytest.param({"hours": 48}, "min_valid_for_too_long", id="too-long"),
+        (TOKEN, {ATTR_MIN_VALID_FOR: "soon"}, "invalid_min_valid_for"),
+        (TOKEN, {ATTR_MIN_VALID_FOR: {"hours": -2}}, "invalid_min_valid_for"),
+        (TOKEN, {ATTR_MIN_VALID_FOR: {"hours": 48}}, "min_valid_for_too_long"),
+        (MEDIA_URL, {"item": "1", ATTR_MIN_VALID_FOR: "soon"}, "invalid_min_valid_for"),
+        (
+            MEDIA_URL,
+            {"item": "1", ATTR_MIN_VALID_FOR: {"days": 2}},
+            "min_valid_for_too_long",
+        ),
+        (MEDIA_URL, {"item": "1", "kind": "poster"}, "invalid_kind"),
+        (MEDIA_URL, {"item": "1", "width": 0}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "height": 5000}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "width": "wide"}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "width": True}, "invalid_size"),
     ],
 )
-async def test_min_valid_for_out_of_range(
+async def test_bad_fields(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     init_integration: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
-    value: object,
+    service: str,
+    data: dict[str, Any],
     key: str,
 ) -> None:
-    """A validity that is no duration, or too long: the integration's own words."""
+    """Wrong values get the integration's own translated errors, before any request.
+
+    Checked in the handlers, not the schema: a schema error would be a raw
+    message. The media fields are get_media_url's (tests/test_media.py).
+    """
     requests = len(emulator.requests)
 
     with pytest.raises(ServiceValidationError) as err:
-        await call_action(hass, **{ATTR_MIN_VALID_FOR: value})
+        await hass.services.async_call(
+            DOMAIN, service, data, blocking=True, return_response=True
+        )
 
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == key

@@ -327,47 +327,46 @@ def _image_url(
 def _video_stream(base: URL, token: str, item: MediaItem) -> str:
     """HLS from the universal transcoder, as python-plexapi's getStreamURL.
 
-    `getStreamURL` (plexapi/base.py, Playable): `path` = the item's key,
-    `mediaIndex=0`, `partIndex=0`, `fastSeek=1`, `copyts=1`, `offset=0`,
-    `X-Plex-Platform=Chrome` (its default `platform`, which makes PMS pick a
-    browser profile: H.264 and AAC, what a Chromecast plays), on
-    `/video/:/transcode/universal/start.m3u8`, the token appended by
-    `PlexServer.url(..., includeToken=True)`. `protocol=hls` is what Plex Web
+    `getStreamURL` (plexapi/base.py, Playable) adds `fastSeek=1` and
+    `copyts=1` to the common parameters, on
+    `/video/:/transcode/universal/start.m3u8`. `protocol=hls` is what Plex Web
     sends for start.m3u8 (getStreamURL leaves `protocol` out unless asked).
     """
-    query = {
-        "path": METADATA_PATH + item.rating_key,
-        "mediaIndex": "0",
-        "partIndex": "0",
-        "protocol": "hls",
-        "fastSeek": "1",
-        "copyts": "1",
-        "offset": "0",
-        "X-Plex-Platform": "Chrome",
-        "X-Plex-Token": token,
-    }
-    return str(base.with_path(VIDEO_TRANSCODER).with_query(query))
+    extra = {"protocol": "hls", "fastSeek": "1", "copyts": "1"}
+    return _transcoder_url(base, VIDEO_TRANSCODER, token, item, extra)
 
 
 def _audio_stream(base: URL, token: str, item: MediaItem) -> str:
     """One MP3 over plain HTTP, which every speaker plays (Sonos included).
 
-    PlexConnect's `getTranscodeAudioPath` (PlexAPI.py): `path` = the item's
-    key and `protocol=http` on `/music/:/transcode/universal/start.mp3`; the
-    indexes, `offset` and `X-Plex-Platform` as python-plexapi's getStreamURL
-    sends them for video. (getStreamURL itself gives tracks an HLS playlist on
-    `/audio/...start.m3u8`, which Sonos does not play.)
+    PlexConnect's `getTranscodeAudioPath` (PlexAPI.py): `protocol=http` on
+    `/music/:/transcode/universal/start.mp3`, with the item's key as `path`.
+    (getStreamURL itself gives tracks an HLS playlist on
+    `/audio/:/transcode/universal/start.m3u8`, which Sonos does not play.)
+    """
+    return _transcoder_url(base, AUDIO_TRANSCODER, token, item, {"protocol": "http"})
+
+
+def _transcoder_url(
+    base: URL, path: str, token: str, item: MediaItem, extra: dict[str, str]
+) -> str:
+    """The universal transcoder's URL with python-plexapi's common parameters.
+
+    `getStreamURL`: `path` = the item's key, `mediaIndex=0`, `partIndex=0`,
+    `offset=0`, `X-Plex-Platform=Chrome` (its default `platform`, which makes
+    PMS pick a browser profile: H.264/AAC or MP3, what a Chromecast or a
+    speaker plays), the token appended by `PlexServer.url(includeToken=True)`.
     """
     query = {
         "path": METADATA_PATH + item.rating_key,
         "mediaIndex": "0",
         "partIndex": "0",
-        "protocol": "http",
+        **extra,
         "offset": "0",
         "X-Plex-Platform": "Chrome",
         "X-Plex-Token": token,
     }
-    return str(base.with_path(AUDIO_TRANSCODER).with_query(query))
+    return str(base.with_path(path).with_query(query))
 
 
 def _file_mime(item: MediaItem, container: str) -> str:
