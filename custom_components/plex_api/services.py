@@ -215,7 +215,9 @@ async def _async_get_media_url(call: ServiceCall) -> ServiceResponse:
     data = await coordinator.async_get_token(min_valid_for=min_valid_for)
     token = data.token.token
     server_name = data.server.friendly_name
-    item = await _async_lookup(call.hass, entry, token, rating_key, server_name)
+    item = await _async_lookup(
+        call.hass, entry, token, rating_key, _shown(server_name, token)
+    )
     title = _shown(item.title, token)
     try:
         found = media_url(
