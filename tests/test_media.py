@@ -24,6 +24,7 @@ from custom_components.plex_api.plex import (
     PlexNoMediaError,
     PlexOtherServerItemError,
     PlexResponseError,
+    StreamSession,
     media_url,
     parse_item,
 )
@@ -34,6 +35,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
     Unauthorized,
 )
+from homeassistant.helpers import instance_id
 
 from .helpers import call_action
 from .plex_emulator import Fault, PlexEmulator
@@ -117,15 +119,78 @@ async def test_stream(
     mime_type: str,
     body_start: bytes,
 ) -> None:
-    """`stream` is HLS for video and one MP3 for music, from the transcoder."""
+    """`stream` is HLS for video and one MP3 for music, from the transcoder.
+
+    Its decision ran first, for the URL's own session, with the token in the
+    header; the URL names this Home Assistant as the client.
+    """
+    requests = len(emulator.requests)
+
     response = await get_url(hass, item=item.rating_key, kind="stream")
 
-    check_token(emulator, response)
+    token = check_token(emulator, response)
+    url = URL(response["url"])
     assert response["mime_type"] == mime_type
-    assert URL(response["url"]).query["path"] == item.key
+    assert url.query["path"] == item.key
+    assert url.query["X-Plex-Client-Identifier"] == await instance_id.async_get(hass)
+    lookup, decision = emulator.requests[requests:]
+    assert lookup.path_qs == item.key
+    decided = URL(decision.path_qs)
+    assert decided.path == url.path.replace("start.m3u8", "decision").replace(
+        "start.mp3", "decision"
+    )
+    assert dict(decided.query) == {
+        k: v for k, v in url.query.items() if k != "X-Plex-Token"
+    }
+    assert decision.headers["X-Plex-Token"] == token
     status, content_type, body = await fetch(response["url"])
     assert (status, content_type) == (200, mime_type)
     assert body.startswith(body_start)
+
+
+@pytest.mark.parametrize("item", [MOVIE, TRACK], ids=lambda item: item.item_type)
+async def test_stream_sessions(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    item: LibraryItem,
+) -> None:
+    """Each URL is a session of its own; one that had no decision is refused."""
+    first = await get_url(hass, item=item.rating_key, kind="stream")
+    second = await get_url(hass, item=item.rating_key, kind="stream")
+
+    sessions = {URL(r["url"]).query["session"] for r in (first, second)}
+    assert len(sessions) == 2
+    cold = URL(first["url"]).update_query(session="never-decided")
+    assert (await fetch(str(cold)))[0] == 400
+
+
+async def test_stream_refused(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """A server whose transcoder says no: said so, and the file is still there."""
+    emulator.library.refuse_transcode = True
+
+    with pytest.raises(HomeAssistantError) as err:
+        await get_url(hass, item=MOVIE.rating_key, kind="stream")
+
+    assert err.value.translation_key == "stream_refused"
+    assert err.value.translation_placeholders == {"title": MOVIE.title}
+    response = await get_url(hass, item=MOVIE.rating_key, kind="file")
+    assert (await fetch(response["url"]))[0] == 200
+
+
+async def test_decision_fails(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """A decision that fails like any request: the server's error, no URL."""
+    emulator.set_fault(Fault.SERVER_ERROR, "/music/:/transcode/universal/decision")
+
+    with pytest.raises(HomeAssistantError) as err:
+        await get_url(hass, item=TRACK.rating_key, kind="stream")
+
+    assert err.value.translation_key == "cannot_connect"
+    assert err.value.translation_placeholders == {"url": emulator.url}
 
 
 @pytest.mark.parametrize(
@@ -472,6 +537,10 @@ async def test_same_token_as_the_other_action(
 
 # The Plex side on its own: answers a real server may send that the emulator's
 # library does not (python-plexapi reads the same attributes).
+BASE = URL("http://127.0.0.1:32400/")
+SESSION = StreamSession("s", "client", "Home Assistant")
+
+
 def _container(**entry: Any) -> dict[str, Any]:
     """A metadata answer with one entry."""
     return {"Metadata": [{"ratingKey": "7", "type": "movie", **entry}]}
@@ -558,7 +627,7 @@ def test_file_mime_type(item_type: str, container: str, mime_type: str) -> None:
         _container(type=item_type, Media=[{"Part": [part]}])
     )
 
-    found = media_url(URL("http://127.0.0.1:32400/"), "t", item, MediaKind.FILE)
+    found = media_url(BASE, "t", item, MediaKind.FILE, session=SESSION)
 
     assert found.mime_type == mime_type
 
@@ -570,7 +639,7 @@ def test_album_has_no_media() -> None:
     )
 
     with pytest.raises(PlexNoMediaError):
-        media_url(URL("http://127.0.0.1:32400/"), "t", item, MediaKind.STREAM)
+        media_url(BASE, "t", item, MediaKind.STREAM, session=SESSION)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any, Final
+import uuid
 
 import probatio
+from yarl import URL
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import (
@@ -25,6 +27,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 from homeassistant.util.hass_dict import HassKey
 
+from .clients import async_client_info
 from .const import (
     ATTR_FORCE_NEW,
     ATTR_MIN_VALID_FOR,
@@ -43,7 +46,10 @@ from .plex import (
     PlexNoArtworkError,
     PlexNoMediaError,
     PlexOtherServerItemError,
+    PlexStreamRefusedError,
+    StreamSession,
     async_get_item,
+    async_prepare_stream,
     media_url,
     parse_item,
 )
@@ -219,9 +225,17 @@ async def _async_get_media_url(call: ServiceCall) -> ServiceResponse:
         call.hass, entry, token, rating_key, _shown(server_name, token)
     )
     title = _shown(item.title, token)
+    client = coordinator.client
+    session = await _async_stream_session(call.hass)
     try:
         found = media_url(
-            coordinator.client.base_url, token, item, kind, width=width, height=height
+            client.base_url,
+            token,
+            item,
+            kind,
+            width=width,
+            height=height,
+            session=session,
         )
     except PlexNoMediaError:
         raise _invalid(
@@ -229,6 +243,16 @@ async def _async_get_media_url(call: ServiceCall) -> ServiceResponse:
         ) from None
     except PlexNoArtworkError:
         raise _invalid(f"item_has_no_{kind}", title=title) from None
+    try:
+        await async_prepare_stream(client, token, found)
+    except PlexStreamRefusedError:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="stream_refused",
+            translation_placeholders={"title": title},
+        ) from None
+    except PlexError as err:
+        raise _plex_failure(err, client.base_url) from None
     return {
         "url": found.url,
         "title": item.title,
@@ -270,19 +294,32 @@ async def _async_lookup(
         raise _invalid(
             "item_not_found", rating_key=rating_key, server_name=server_name
         ) from None
-    except PlexAuthenticationError:
-        # Confirmed moments ago, refused now: the server has just restarted.
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="restarting"
-        ) from None
     except PlexError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=error_key(err),
-            translation_placeholders={
-                "url": str(entry.runtime_data.client.base_url.origin())
-            },
-        ) from None
+        raise _plex_failure(err, entry.runtime_data.client.base_url) from None
+
+
+async def _async_stream_session(hass: HomeAssistant) -> StreamSession:
+    """A new transcode session of this Home Assistant (one per URL handed out)."""
+    info = await async_client_info(hass)
+    return StreamSession(
+        session=uuid.uuid4().hex,
+        client_identifier=info.client_identifier,
+        product=info.product,
+    )
+
+
+def _plex_failure(err: PlexError, base_url: URL) -> HomeAssistantError:
+    """A lookup or decision that failed, translated; never the server's text."""
+    if isinstance(err, PlexAuthenticationError):
+        # Confirmed moments ago, refused now: the server has just restarted.
+        return HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="restarting"
+        )
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=error_key(err),
+        translation_placeholders={"url": str(base_url.origin())},
+    )
 
 
 def _forget(

@@ -28,6 +28,14 @@ Sources of the shapes:
   public capture of PMS's exact header was found) and `start.mp3` an MP3 body
   (PlexConnect's audio transcode path): both need `path` to name a playable item
   of their own kind (video or music). Their bodies are tiny stand-ins.
+- `.../transcode/universal/decision` is the pre-flight real clients send first
+  (plex-for-kodi #303 logs one; Plex Web's DASH requests in public HAR notes
+  show decision, then start). A `start.*` whose `session` had no decision is a
+  400, as a PMS 1.43 answered a cold start.m3u8 (halcyon-video #76). The
+  decision's answer: a MediaContainer with `generalDecisionCode` 1000 and the
+  text PMS writes for a conversion ("Direct play not available; Conversion
+  OK." in those notes). `refuse_transcode` makes every decision a 400, as a
+  server whose transcoder is off or cannot read the file.
 """
 
 from __future__ import annotations
@@ -195,6 +203,8 @@ class Library:
         """Answer with the emulator's idea of a valid token and of JSON."""
         self._authorized = authorized
         self._wants_json = wants_json
+        self.decided: set[str] = set()  # transcode sessions that had a decision
+        self.refuse_transcode = False
         self._parts = {item.part_key: item for item in ITEMS.values() if item.part_key}
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -205,6 +215,8 @@ class Library:
         router.add_get("/photo/:/transcode", self._photo)
         router.add_get("/video/:/transcode/universal/start.m3u8", self._video)
         router.add_get("/music/:/transcode/universal/start.mp3", self._music)
+        router.add_get("/video/:/transcode/universal/decision", self._video_decision)
+        router.add_get("/music/:/transcode/universal/decision", self._music_decision)
 
     def _refused(self, request: web.Request) -> web.Response | None:
         """401 (an HTML page, as PMS sends) without a valid token."""
@@ -259,6 +271,33 @@ class Library:
             return html_page(400)
         return _jpeg(f"{query['url']} at {sizes[0]}x{sizes[1]}")
 
+    async def _video_decision(self, request: web.Request) -> web.StreamResponse:
+        """The decision for a video stream's session."""
+        return self._decision(request, audio=False)
+
+    async def _music_decision(self, request: web.Request) -> web.StreamResponse:
+        """The decision for a music stream's session."""
+        return self._decision(request, audio=True)
+
+    def _decision(self, request: web.Request, *, audio: bool) -> web.Response:
+        """Remember the session; answer the decision as a MediaContainer."""
+        item = self._playable(request, audio=audio, decided=False)
+        if isinstance(item, web.Response):
+            return item
+        if self.refuse_transcode:
+            return html_page(400)
+        self.decided.add(request.query["session"])
+        return json_response(
+            {
+                "MediaContainer": {
+                    "size": 1,
+                    "generalDecisionCode": 1000,
+                    "generalDecisionText": "Direct play not available; Conversion OK.",
+                    "Metadata": [item.metadata()],
+                }
+            }
+        )
+
     async def _video(self, request: web.Request) -> web.StreamResponse:
         """An HLS playlist for a movie or an episode."""
         item = self._playable(request, audio=False)
@@ -278,18 +317,26 @@ class Library:
         return web.Response(body=MP3_BYTES, content_type="audio/mpeg")
 
     def _playable(
-        self, request: web.Request, *, audio: bool
+        self, request: web.Request, *, audio: bool, decided: bool = True
     ) -> LibraryItem | web.Response:
-        """The item `path` names, if it has media of the transcoder's kind."""
+        """The item `path` names, if it has media of the transcoder's kind.
+
+        A 400 too without a `session` and an `X-Plex-Client-Identifier`, and
+        for a start whose session had no decision (`decided`).
+        """
         if (refused := self._refused(request)) is not None:
             return refused
-        path = request.query.get("path", "")
+        query = request.query
+        path = query.get("path", "")
         item = ITEMS.get(path.removeprefix("/library/metadata/"))
         if (
             item is None
             or item.part_key is None
             or (item.item_type == "track") != audio
             or not path.startswith("/library/metadata/")
+            or not query.get("X-Plex-Client-Identifier")
+            or (decided and query.get("session") not in self.decided)
+            or not query.get("session")
         ):
             return html_page(400)
         return item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 import re
 from typing import Final
@@ -226,13 +227,16 @@ class PlexClient:
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
 
-    async def library_metadata(self, token: str, rating_key: str) -> Container:
-        """Ask `/library/metadata/{rating_key}` with `token` (a transient one).
+    async def media_container(
+        self, token: str, path: str, query: Mapping[str, str] | None = None
+    ) -> Container:
+        """GET a library or transcoder `path` with `token` (a transient one).
 
-        The same strict request as every other: size cap, no redirect, a
-        validated MediaContainer; the caller checks that the key is digits.
+        The same strict request as every other: the token in the header, a
+        size cap, no redirect, a validated MediaContainer. The caller builds
+        the path from fixed parts and digits only.
         """
-        url = self._root_url.with_path(f"/library/metadata/{rating_key}")
+        url = self._root_url.with_path(path).with_query(query or {})
         return await self._get(url, self._with_token(token))
 
 

@@ -29,6 +29,9 @@ METADATA_PATH: Final = "/library/metadata/"
 PHOTO_TRANSCODER: Final = "/photo/:/transcode"
 VIDEO_TRANSCODER: Final = "/video/:/transcode/universal/start.m3u8"
 AUDIO_TRANSCODER: Final = "/music/:/transcode/universal/start.mp3"
+# The pre-flight every Plex client sends before start.* (see async_prepare_stream).
+VIDEO_DECISION: Final = "/video/:/transcode/universal/decision"
+AUDIO_DECISION: Final = "/music/:/transcode/universal/decision"
 # What Home Assistant's Plex integration writes into `media_content_id`: the
 # media player's is the bare ratingKey (core plex/models.py, `media.ratingKey`),
 # the media browser's `plex://{machineIdentifier}/{ratingKey}` (core
@@ -109,6 +112,10 @@ class PlexNoArtworkError(PlexError):
     """The item has no image of the kind asked for."""
 
 
+class PlexStreamRefusedError(PlexError):
+    """The transcoder's decision refused to prepare a stream of the item."""
+
+
 @dataclass(frozen=True, slots=True)
 class MediaPart:
     """One file of an item: its key on the server and its container."""
@@ -170,11 +177,35 @@ class MediaItem:
 
 @dataclass(frozen=True, slots=True)
 class MediaUrl:
-    """A URL for a player, and what it serves."""
+    """A URL for a player, what it serves, and the pre-flight a stream needs."""
 
     url: str
     mime_type: str
     media_content_type: str
+    decision: URL | None = None  # path and query, without the token
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSession:
+    """Who asks for a transcode: the session and the client, in the query.
+
+    Every client's transcoder request names its `session` and its
+    `X-Plex-Client-Identifier` in the query (plex-for-kodi #303's logged
+    decision request; Plex Web's start.m3u8 requests as public code copies
+    them): a player fetching the URL sends no headers of its own.
+    """
+
+    session: str
+    client_identifier: str
+    product: str
+
+    def query(self) -> dict[str, str]:
+        """The session's query parameters."""
+        return {
+            "session": self.session,
+            "X-Plex-Client-Identifier": self.client_identifier,
+            "X-Plex-Product": self.product,
+        }
 
 
 def parse_item(item: str, machine_identifier: str) -> str:
@@ -261,12 +292,32 @@ def _first_part(media: object) -> MediaPart | None:
 async def async_get_item(client: PlexClient, token: str, rating_key: str) -> MediaItem:
     """Look the item up with `token`; 404 is PlexItemNotFoundError."""
     try:
-        container = await client.library_metadata(token, rating_key)
+        container = await client.media_container(token, METADATA_PATH + rating_key)
     except PlexStatusError as err:
         if err.status == 404:
             raise PlexItemNotFoundError("No such item") from None
         raise
     return MediaItem.from_container(container)
+
+
+async def async_prepare_stream(client: PlexClient, token: str, found: MediaUrl) -> None:
+    """Run the transcoder's decision for a stream's session, before it is handed out.
+
+    Real clients ask `/transcode/universal/decision` first, and a PMS 1.43
+    answered a cold `start.m3u8` 400 until the decision had run for that
+    session (halcyon-video #76): the player only fetches the URL, so the
+    decision is asked here, with the same query, the token in the header. A
+    4xx means the server will not transcode the item.
+    """
+    if found.decision is None:
+        return
+    query = dict(found.decision.query)
+    try:
+        await client.media_container(token, found.decision.path, query)
+    except PlexStatusError as err:
+        if 400 <= err.status < 500:
+            raise PlexStreamRefusedError("The transcoder refused the stream") from None
+        raise
 
 
 def media_url(
@@ -277,8 +328,12 @@ def media_url(
     *,
     width: int | None = None,
     height: int | None = None,
+    session: StreamSession,
 ) -> MediaUrl:
-    """The URL of `kind` for `item` on the server at `base`, with `token`."""
+    """The URL of `kind` for `item` on the server at `base`, with `token`.
+
+    A stream is `session`'s, and its decision is asked before it is used.
+    """
     if kind in (MediaKind.ARTWORK, MediaKind.BACKGROUND):
         image = item.thumb if kind is MediaKind.ARTWORK else item.art
         if image is None:
@@ -295,8 +350,8 @@ def media_url(
             item.media_content_type,
         )
     if item.is_audio:
-        return MediaUrl(_audio_stream(base, token, item), MP3_MIME, "music")
-    return MediaUrl(_video_stream(base, token, item), HLS_MIME, "video")
+        return _stream(base, token, item, _audio_stream(session), MP3_MIME)
+    return _stream(base, token, item, _video_stream(session), HLS_MIME)
 
 
 def _image_url(
@@ -324,39 +379,59 @@ def _image_url(
     return str(base.with_path(PHOTO_TRANSCODER).with_query(query))
 
 
-def _video_stream(base: URL, token: str, item: MediaItem) -> str:
+type _Transcoder = tuple[str, str, dict[str, str]]
+
+
+def _video_stream(session: StreamSession) -> _Transcoder:
     """HLS from the universal transcoder, as python-plexapi's getStreamURL.
 
     `getStreamURL` (plexapi/base.py, Playable) adds `fastSeek=1` and
     `copyts=1` to the common parameters, on
-    `/video/:/transcode/universal/start.m3u8`. `protocol=hls` is what Plex Web
-    sends for start.m3u8 (getStreamURL leaves `protocol` out unless asked).
+    `/video/:/transcode/universal/start.m3u8`. `protocol=hls`,
+    `directPlay=0` and `directStream=1` (copy what the player can take) are
+    what Plex Web sends for start.m3u8, as public code copies its requests.
     """
-    extra = {"protocol": "hls", "fastSeek": "1", "copyts": "1"}
-    return _transcoder_url(base, VIDEO_TRANSCODER, token, item, extra)
+    extra = {
+        "protocol": "hls",
+        "fastSeek": "1",
+        "copyts": "1",
+        "directPlay": "0",
+        "directStream": "1",
+        **session.query(),
+    }
+    return VIDEO_TRANSCODER, VIDEO_DECISION, extra
 
 
-def _audio_stream(base: URL, token: str, item: MediaItem) -> str:
+def _audio_stream(session: StreamSession) -> _Transcoder:
     """One MP3 over plain HTTP, which every speaker plays (Sonos included).
 
     PlexConnect's `getTranscodeAudioPath` (PlexAPI.py): `protocol=http` on
-    `/music/:/transcode/universal/start.mp3`, with the item's key as `path`.
+    `/music/:/transcode/universal/start.mp3`, with the item's key as `path`;
+    `directPlay=0` and `directStream=0`: always MP3, whatever the file.
     (getStreamURL itself gives tracks an HLS playlist on
     `/audio/:/transcode/universal/start.m3u8`, which Sonos does not play.)
     """
-    return _transcoder_url(base, AUDIO_TRANSCODER, token, item, {"protocol": "http"})
+    extra = {
+        "protocol": "http",
+        "directPlay": "0",
+        "directStream": "0",
+        **session.query(),
+    }
+    return AUDIO_TRANSCODER, AUDIO_DECISION, extra
 
 
-def _transcoder_url(
-    base: URL, path: str, token: str, item: MediaItem, extra: dict[str, str]
-) -> str:
+def _stream(
+    base: URL, token: str, item: MediaItem, transcoder: _Transcoder, mime_type: str
+) -> MediaUrl:
     """The universal transcoder's URL with python-plexapi's common parameters.
 
     `getStreamURL`: `path` = the item's key, `mediaIndex=0`, `partIndex=0`,
     `offset=0`, `X-Plex-Platform=Chrome` (its default `platform`, which makes
     PMS pick a browser profile: H.264/AAC or MP3, what a Chromecast or a
     speaker plays), the token appended by `PlexServer.url(includeToken=True)`.
+    The decision takes the same query, without the token.
     """
+    start, decision, extra = transcoder
     query = {
         "path": METADATA_PATH + item.rating_key,
         "mediaIndex": "0",
@@ -364,9 +439,14 @@ def _transcoder_url(
         **extra,
         "offset": "0",
         "X-Plex-Platform": "Chrome",
-        "X-Plex-Token": token,
     }
-    return str(base.with_path(path).with_query(query))
+    url = base.with_path(start).with_query({**query, "X-Plex-Token": token})
+    return MediaUrl(
+        str(url),
+        mime_type,
+        item.media_content_type,
+        decision=URL.build(path=decision, query=query),
+    )
 
 
 def _file_mime(item: MediaItem, container: str) -> str:
