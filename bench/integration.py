@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import os
 from typing import Any
@@ -211,20 +211,18 @@ async def test_setup(
     )
 
 
-async def _action_case(
-    hass: HomeAssistant,
+async def _timed_calls(
     emulator: PlexEmulator,
-    *,
-    force_new: bool = False,
+    call: Callable[[], Awaitable[int]],
     freezer: FrozenDateTimeFactory | None = None,
 ) -> dict[str, Any]:
-    """Time the action after a warm-up; count the requests it caused."""
+    """Time a call after a warm-up; count the requests it caused."""
     samples = []
     before = len(emulator.requests)
     for index in range(ACTION_WARMUP + ACTION_CALLS):
         if freezer is not None:
             freezer.tick(CHECK_DUE)  # not timed: only makes the check due
-        elapsed = await _action(hass, force_new=force_new)
+        elapsed = await call()
         if index >= ACTION_WARMUP:
             samples.append(elapsed)
     return {
@@ -232,6 +230,19 @@ async def _action_case(
         "calls": ACTION_WARMUP + ACTION_CALLS,
         "requests": _paths(emulator, before),
     }
+
+
+async def _action_case(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    *,
+    force_new: bool = False,
+    freezer: FrozenDateTimeFactory | None = None,
+) -> dict[str, Any]:
+    """Time get_transient_token after a warm-up; count the requests it caused."""
+    return await _timed_calls(
+        emulator, lambda: _action(hass, force_new=force_new), freezer
+    )
 
 
 async def test_action(
@@ -272,23 +283,6 @@ async def _media_url(hass: HomeAssistant, kind: str) -> int:
     return elapsed
 
 
-async def _media_url_case(
-    hass: HomeAssistant, emulator: PlexEmulator, kind: str
-) -> dict[str, Any]:
-    """Time get_media_url after a warm-up; count the requests it caused."""
-    samples = []
-    before = len(emulator.requests)
-    for index in range(ACTION_WARMUP + ACTION_CALLS):
-        elapsed = await _media_url(hass, kind)
-        if index >= ACTION_WARMUP:
-            samples.append(elapsed)
-    return {
-        "latency": _us(samples),
-        "calls": ACTION_WARMUP + ACTION_CALLS,
-        "requests": _paths(emulator, before),
-    }
-
-
 async def test_media_url(
     hass: HomeAssistant,
     emulator: PlexEmulator,
@@ -301,8 +295,8 @@ async def test_media_url(
     """
     entry = _entry(hass, emulator)
     await _timed_setup(hass, entry)
-    artwork = await _media_url_case(hass, emulator, "artwork")
-    stream = await _media_url_case(hass, emulator, "stream")
+    artwork = await _timed_calls(emulator, lambda: _media_url(hass, "artwork"))
+    stream = await _timed_calls(emulator, lambda: _media_url(hass, "stream"))
     await _unload(hass, entry)
     _record(
         bench_results, "media_url", blocking_detection, artwork=artwork, stream=stream

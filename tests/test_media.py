@@ -28,12 +28,10 @@ from custom_components.plex_api.plex import (
     media_url,
     parse_item,
 )
-from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
-    Unauthorized,
 )
 from homeassistant.helpers import instance_id
 
@@ -488,24 +486,6 @@ async def test_dead_token_url_is_refused(
     status, _, _ = await fetch(response["url"])
 
     assert status == 401
-
-
-async def test_non_admin_refused(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    hass_read_only_user: User,
-    hass_admin_user: User,
-) -> None:
-    """Only admins (and automations) may get a URL: it opens the whole server."""
-    with pytest.raises(Unauthorized):
-        await get_url(
-            hass, context=Context(user_id=hass_read_only_user.id), item="1001"
-        )
-
-    response = await get_url(
-        hass, context=Context(user_id=hass_admin_user.id), item="1001"
-    )
-    assert response["item_type"] == "movie"
 
 
 async def test_several_servers_need_a_choice(

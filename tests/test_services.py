@@ -129,18 +129,35 @@ async def test_owner_token_refused(
     assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
 
 
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [(SERVICE_GET_TRANSIENT_TOKEN, {}), ("get_media_url", {"item": "1001"})],
+)
 async def test_non_admin_refused(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     hass_read_only_user: User,
     hass_admin_user: User,
+    service: str,
+    data: dict[str, Any],
 ) -> None:
-    """Only admins (and automations, which have no user) may get a token."""
-    with pytest.raises(Unauthorized):
-        await call_action(hass, context=Context(user_id=hass_read_only_user.id))
+    """Only admins (and automations, which have no user) may get a token or a URL."""
 
-    response = await call_action(hass, context=Context(user_id=hass_admin_user.id))
-    assert response["token"].startswith("transient-")
+    async def call(user: User) -> Any:
+        return await hass.services.async_call(
+            DOMAIN,
+            service,
+            data,
+            blocking=True,
+            return_response=True,
+            context=Context(user_id=user.id),
+        )
+
+    with pytest.raises(Unauthorized):
+        await call(hass_read_only_user)
+
+    response = await call(hass_admin_user)
+    assert "transient-" in str(response)
 
 
 async def test_script_started_by_a_non_admin(
