@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import os
 from typing import Any
@@ -47,6 +47,8 @@ from .stats import Summary, now_ns
 # the way Home Assistant does, so these mirror its constants.
 DOMAIN = "plex_api"
 SERVICE = "get_transient_token"
+MEDIA_SERVICE = "get_media_url"
+MEDIA_ITEM = "1001"  # the emulator library's film
 SENSOR = "sensor.living_room_plex_token_expiry"
 START_TIME = "2026-11-28T12:00:00+00:00"
 CHECK_DUE = timedelta(seconds=61)  # past the action's one-minute check age
@@ -209,20 +211,18 @@ async def test_setup(
     )
 
 
-async def _action_case(
-    hass: HomeAssistant,
+async def _timed_calls(
     emulator: PlexEmulator,
-    *,
-    force_new: bool = False,
+    call: Callable[[], Awaitable[int]],
     freezer: FrozenDateTimeFactory | None = None,
 ) -> dict[str, Any]:
-    """Time the action after a warm-up; count the requests it caused."""
+    """Time a call after a warm-up; count the requests it caused."""
     samples = []
     before = len(emulator.requests)
     for index in range(ACTION_WARMUP + ACTION_CALLS):
         if freezer is not None:
             freezer.tick(CHECK_DUE)  # not timed: only makes the check due
-        elapsed = await _action(hass, force_new=force_new)
+        elapsed = await call()
         if index >= ACTION_WARMUP:
             samples.append(elapsed)
     return {
@@ -230,6 +230,19 @@ async def _action_case(
         "calls": ACTION_WARMUP + ACTION_CALLS,
         "requests": _paths(emulator, before),
     }
+
+
+async def _action_case(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    *,
+    force_new: bool = False,
+    freezer: FrozenDateTimeFactory | None = None,
+) -> dict[str, Any]:
+    """Time get_transient_token after a warm-up; count the requests it caused."""
+    return await _timed_calls(
+        emulator, lambda: _action(hass, force_new=force_new), freezer
+    )
 
 
 async def test_action(
@@ -251,6 +264,42 @@ async def test_action(
     await _unload(hass, entry)
     _record(
         bench_results, "action", blocking_detection, cached=cached, force_new=forced
+    )
+
+
+async def _media_url(hass: HomeAssistant, kind: str) -> int:
+    """Ns of one get_media_url call for the emulator's film: a fresh lookup."""
+    start = now_ns()
+    response = await hass.services.async_call(
+        DOMAIN,
+        MEDIA_SERVICE,
+        {"item": MEDIA_ITEM, "kind": kind},
+        blocking=True,
+        return_response=True,
+    )
+    elapsed = now_ns() - start
+    assert response is not None
+    assert "X-Plex-Token=transient-" in str(response["url"])
+    return elapsed
+
+
+async def test_media_url(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    blocking_detection: BlockingDetection,
+    bench_results: dict[str, Any],
+) -> None:
+    """get_media_url with the token checked moments ago: each call a lookup.
+
+    The artwork takes the lookup only; a stream the transcoder's decision too.
+    """
+    entry = _entry(hass, emulator)
+    await _timed_setup(hass, entry)
+    artwork = await _timed_calls(emulator, lambda: _media_url(hass, "artwork"))
+    stream = await _timed_calls(emulator, lambda: _media_url(hass, "stream"))
+    await _unload(hass, entry)
+    _record(
+        bench_results, "media_url", blocking_detection, artwork=artwork, stream=stream
     )
 
 

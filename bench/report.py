@@ -296,6 +296,8 @@ def integration_rows(results: dict[str, Any]) -> list[Row]:
         ("5 Action, token checked < 1 min ago (cached)", action["cached"]),
         ("5b Action, check due (> 1 min: new connection; freezegun)", due),
         ("5c Action, force_new", action["force_new"]),
+        ("5d get_media_url artwork, fresh lookup", results["media_url"]["artwork"]),
+        ("5e get_media_url stream, lookup + decision", results["media_url"]["stream"]),
     ):
         per_call = {p: c / case["calls"] for p, c in case["requests"].items()}
         rows.append(

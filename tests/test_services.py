@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -14,8 +15,10 @@ from syrupy.filters import props
 
 from custom_components.plex_api.const import (
     ATTR_FORCE_NEW,
+    ATTR_MIN_VALID_FOR,
     CONF_ROTATION_HOURS,
     DOMAIN,
+    SERVICE_GET_TRANSIENT_TOKEN,
 )
 from homeassistant.auth.models import User
 from homeassistant.config_entries import (
@@ -126,18 +129,35 @@ async def test_owner_token_refused(
     assert any(init_integration.async_get_active_flows(hass, {SOURCE_REAUTH}))
 
 
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [(SERVICE_GET_TRANSIENT_TOKEN, {}), ("get_media_url", {"item": "1001"})],
+)
 async def test_non_admin_refused(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     hass_read_only_user: User,
     hass_admin_user: User,
+    service: str,
+    data: dict[str, Any],
 ) -> None:
-    """Only admins (and automations, which have no user) may get a token."""
-    with pytest.raises(Unauthorized):
-        await call_action(hass, context=Context(user_id=hass_read_only_user.id))
+    """Only admins (and automations, which have no user) may get a token or a URL."""
 
-    response = await call_action(hass, context=Context(user_id=hass_admin_user.id))
-    assert response["token"].startswith("transient-")
+    async def call(user: User) -> Any:
+        return await hass.services.async_call(
+            DOMAIN,
+            service,
+            data,
+            blocking=True,
+            return_response=True,
+            context=Context(user_id=user.id),
+        )
+
+    with pytest.raises(Unauthorized):
+        await call(hass_read_only_user)
+
+    response = await call(hass_admin_user)
+    assert "transient-" in str(response)
 
 
 async def test_script_started_by_a_non_admin(
@@ -281,16 +301,22 @@ async def test_no_server_set_up(hass: HomeAssistant) -> None:
 
 
 async def test_several_servers_need_a_choice(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With two servers in use and none named, the action asks for one."""
+    """With two servers in use and none named, the action asks for one itself."""
     MockConfigEntry(domain=DOMAIN, unique_id="second", data={}).add_to_hass(hass)
 
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass)
 
-    assert err.value.translation_domain == HOMEASSISTANT_DOMAIN
-    assert err.value.translation_key == "service_found_multiple_config_entry_for_domain"
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "choose_server"
+    assert str(err.value) == (
+        "Several Plex Media Servers are set up: choose a Plex server for this action"
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     response = await call_action(hass, config_entry_id=init_integration.entry_id)
     assert response["token"].startswith("transient-")
 
@@ -349,3 +375,67 @@ async def test_no_requests_while_reauth_is_pending(
         assert err.value.translation_key == "auth_failed"
 
     assert len(emulator.requests) == requests
+
+
+MEDIA_URL = "get_media_url"
+TOKEN = SERVICE_GET_TRANSIENT_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "key"),
+    [
+        (TOKEN, {ATTR_MIN_VALID_FOR: "soon"}, "invalid_min_valid_for"),
+        (TOKEN, {ATTR_MIN_VALID_FOR: {"hours": -2}}, "invalid_min_valid_for"),
+        (TOKEN, {ATTR_MIN_VALID_FOR: {"hours": 48}}, "min_valid_for_too_long"),
+        (MEDIA_URL, {"item": "1", ATTR_MIN_VALID_FOR: "soon"}, "invalid_min_valid_for"),
+        (
+            MEDIA_URL,
+            {"item": "1", ATTR_MIN_VALID_FOR: {"days": 2}},
+            "min_valid_for_too_long",
+        ),
+        (MEDIA_URL, {"item": "1", "kind": "poster"}, "invalid_kind"),
+        (MEDIA_URL, {"item": "1", "width": 0}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "height": 5000}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "width": "wide"}, "invalid_size"),
+        (MEDIA_URL, {"item": "1", "width": True}, "invalid_size"),
+    ],
+)
+async def test_bad_fields(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    service: str,
+    data: dict[str, Any],
+    key: str,
+) -> None:
+    """Wrong values get the integration's own translated errors, before any request.
+
+    Checked in the handlers, not the schema: a schema error would be a raw
+    message. The media fields are get_media_url's (tests/test_media.py).
+    """
+    requests = len(emulator.requests)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, service, data, blocking=True, return_response=True
+        )
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    assert len(emulator.requests) == requests
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_times_to_the_second(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Issued and expiry times carry no microseconds, whatever the clock says."""
+    frozen_time.tick(timedelta(seconds=61.123456))
+
+    response = await call_action(hass, **{ATTR_FORCE_NEW: True})
+
+    assert response["issued_at"] == "2026-11-28T12:01:01+00:00"
+    assert response["expires_at"] == "2026-11-30T12:01:01+00:00"

@@ -21,6 +21,7 @@ import uuid
 
 from aiohttp import web
 
+from tests.plex_emulator.library import Library
 from tests.plex_emulator.responses import (
     Attributes,
     Fault,
@@ -311,6 +312,7 @@ class PlexEmulator:
         self._reboot_task: asyncio.Task[None] | None = None
         self._host = "127.0.0.1"
         self._port: int | None = None
+        self.library = Library(self._authorized, self._wants_json)
 
     def set_fault(self, fault: Fault | None, *paths: str) -> None:
         """Misbehave from now on, on the given paths or on all of them."""
@@ -740,6 +742,7 @@ class PlexEmulator:
         app.router.add_get("/", self._root)
         app.router.add_get("/security/token", self._security_token)
         app.router.add_get(NOTIFICATIONS_PATH, self._notifications)
+        self.library.add_routes(app.router)
         app.router.add_post(CONTROL_PREFIX + "restart", self._control_restart)
         app.router.add_post(CONTROL_PREFIX + "revoke", self._control_revoke)
         app.router.add_post(CONTROL_PREFIX + "fault", self._control_fault)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 import re
 from typing import Final
@@ -225,6 +226,18 @@ class PlexClient:
         if not is_sendable_token(token):
             raise PlexAuthenticationError("Token is empty or has invalid characters")
         return {**self._client_headers, "X-Plex-Token": token}
+
+    async def media_container(
+        self, token: str, path: str, query: Mapping[str, str] | None = None
+    ) -> Container:
+        """GET a library or transcoder `path` with `token` (a transient one).
+
+        The same strict request as every other: the token in the header, a
+        size cap, no redirect, a validated MediaContainer. The caller builds
+        the path from fixed parts and digits only.
+        """
+        url = self._root_url.with_path(path).with_query(query or {})
+        return await self._get(url, self._with_token(token))
 
 
 async def _refuse_redirects(
