@@ -697,6 +697,31 @@ async def test_reauth_by_sign_in_server_away(
     assert init_integration.data[CONF_TOKEN] == old
 
 
+async def test_reauth_by_sign_in_another_server_answers(
+    hass: HomeAssistant,
+    plextv: PlexTV,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Another server answers at the entry's address: plex.tv's token stays home."""
+    list_server(plextv, emulator)
+    old = init_integration.data[CONF_TOKEN]
+    menu = await init_integration.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        menu["flow_id"], {"next_step_id": "sign_in"}
+    )
+    plextv.approve(plextv.pins[0].code)
+    tokens = emulator.token_requests()
+    emulator.machine_identifier = "a-different-server"
+
+    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
+
+    assert result["reason"] == "server_changed"
+    assert init_integration.data[CONF_TOKEN] == old
+    assert emulator.token_requests() == tokens
+
+
 async def test_pin_never_confirmed(hass: HomeAssistant, plextv: PlexTV) -> None:
     """plex.tv stops answering until the PIN's time is up: the flow ends anyway."""
     plextv.pin_lifetime = 3
