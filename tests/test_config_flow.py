@@ -37,6 +37,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import device_registry as dr
 
 from .helpers import (
     SENSOR,
@@ -476,6 +477,33 @@ async def test_duplicate_aborts(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert request_paths(emulator) == ["/identity"]
+
+
+async def test_escaped_controls_reach_no_title(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A friendlyName with ESC, line feed and C1 (JSON escapes on the wire).
+
+    The entry's title and the device's name are one plain line.
+    """
+    emulator.friendly_name = "Living\x1b[31m Room\nPlex\x85\x7f"
+    flow_id = await start_user_flow(hass)
+
+    result = await configure(hass, flow_id, entry_data)
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Living [31m Room Plex"
+    [device] = dr.async_entries_for_config_entry(
+        device_registry, result["result"].entry_id
+    )
+    assert device.name == "Living [31m Room Plex"
+    assert "\x1b" not in caplog.text
+    assert "Room\nPlex" not in caplog.text
 
 
 async def test_reauth(
