@@ -506,6 +506,33 @@ async def test_escaped_controls_reach_no_title(
     assert "Room\nPlex" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("location", "device_name"),
+    [
+        ("Home", "Home Assistant (Home)"),
+        ("  Beach\thouse ", "Home Assistant (Beach house)"),
+        ("Home Assistant", "Home Assistant"),
+        ("", "Home Assistant"),
+    ],
+)
+async def test_device_name_plex_lists(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
+    location: str,
+    device_name: str,
+) -> None:
+    """Plex lists the caller by X-Plex-Device-Name: this Home Assistant, by name."""
+    hass.config.location_name = location
+    flow_id = await start_user_flow(hass)
+
+    await configure(hass, flow_id, entry_data)
+
+    assert emulator.requests
+    assert {r.headers["X-Plex-Device-Name"] for r in emulator.requests} == {device_name}
+
+
 async def test_reauth(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:

@@ -212,7 +212,8 @@ async def test_sign_in_over_https(
     [pin] = plextv.pins
     assert pin.strong
     assert pin.headers["X-Plex-Product"] == "Home Assistant"
-    assert pin.headers["X-Plex-Device-Name"] == hass.config.location_name
+    # Listed under Authorized Devices as this Home Assistant, not as "test home".
+    assert pin.headers["X-Plex-Device-Name"] == "Home Assistant (test home)"
     # The Origin rule: the PIN made with the browser's origin, the page sending
     # the browser back there (not to Home Assistant's internal URL).
     assert pin.origin == BROWSER
