@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterator
 import json
 from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -156,6 +157,19 @@ async def test_pasted_url_is_split(
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == entry_data
+
+
+def test_link_texts_are_translated() -> None:
+    """A help link's text is in the form's language, not English."""
+    folder = Path(__file__).parents[1] / "custom_components/plex_api/translations"
+    link = re.compile(r"\[([^\]]+)\]\(\{token_help_url\}\)")
+    english = set(link.findall((folder / "en.json").read_text(encoding="utf-8")))
+    assert english
+    for path in folder.glob("*.json"):
+        if path.name != "en.json":
+            texts = set(link.findall(path.read_text(encoding="utf-8")))
+            assert texts
+            assert not texts & english, path.name
 
 
 async def test_redisplayed_form_shows_what_was_used(
