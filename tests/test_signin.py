@@ -38,7 +38,7 @@ from homeassistant.helpers.http import current_request
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 
-from .helpers import call_action, start_manual_flow, wait_until
+from .helpers import call_action, flow_moves_on, start_manual_flow
 from .hostile import HostileServer, response
 from .plex_emulator import PlexEmulator
 from .plex_emulator.plextv import Connection, PlexTV
@@ -630,12 +630,9 @@ async def test_allowed_without_coming_back(
     plextv.fail_with = 500
     path = f"/api/v2/pins/{plextv.pins[0].id}"
     await plextv.wait_for_request(path)
-    plextv.fail_with = None
-    plextv.approve(plextv.pins[0].code)
-
-    await wait_until(
-        lambda: hass.config_entries.flow.async_get(flow_id)["step_id"] != "obtain_token"
-    )
+    async with flow_moves_on(hass, flow_id):  # the poller's next ask sees it
+        plextv.fail_with = None
+        plextv.approve(plextv.pins[0].code)
     result = await over_plain_http(
         hass, await hass.config_entries.flow.async_configure(flow_id)
     )
@@ -729,11 +726,9 @@ async def test_pin_never_confirmed(hass: HomeAssistant, plextv: PlexTV) -> None:
     result = await start_sign_in(hass)
     flow_id = result["flow_id"]
     await plextv.wait_for_request(f"/api/v2/pins/{plextv.pins[0].id}")
-    plextv.fail_with = 500
 
-    await wait_until(
-        lambda: hass.config_entries.flow.async_get(flow_id)["step_id"] != "obtain_token"
-    )
+    async with flow_moves_on(hass, flow_id):  # at the PIN's end, by itself
+        plextv.fail_with = 500
     result = await hass.config_entries.flow.async_configure(flow_id)
 
     assert result["reason"] == "sign_in_failed"
