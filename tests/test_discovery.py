@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import logging
 from typing import Any
@@ -214,19 +215,23 @@ async def test_impostor_during_a_restart_gets_nothing(
     assert emulator.is_accepted((await call_action(hass))["token"])
 
 
+@pytest.fixture
 async def given_away(
-    hass: HomeAssistant, config_entry: MockConfigEntry, other: PlexEmulator
-) -> None:
+    hass: HomeAssistant, socket_enabled: None, config_entry: MockConfigEntry
+) -> AsyncIterator[PlexEmulator]:
     """The entry's address now belongs to another server (DHCP gave it away)."""
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_PORT: other.port}
-    )
+    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
+        hass.config_entries.async_update_entry(
+            config_entry, data={**config_entry.data, CONF_PORT: other.port}
+        )
+        yield other
 
 
 async def test_address_given_away_moves_after_confirmation(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     config_entry: MockConfigEntry,
+    given_away: PlexEmulator,
 ) -> None:
     """Another server at the entry's address: the announced one is offered.
 
@@ -234,33 +239,32 @@ async def test_address_given_away_moves_after_confirmation(
     the confirmation, which asks /identity at the new address once more; the
     reloaded entry then takes its token there.
     """
-    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
-        await given_away(hass, config_entry, other)
-        await hass.config_entries.async_setup(config_entry.entry_id)
-        await hass.async_block_till_done()
-        assert config_entry.state is ConfigEntryState.SETUP_RETRY
-        emulator.requests.clear()
+    other = given_away
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    emulator.requests.clear()
 
-        result = await discover(hass, discovery(emulator))
+    result = await discover(hass, discovery(emulator))
 
-        assert result["type"] is FlowResultType.FORM
-        assert result["step_id"] == "zeroconf_move"
-        assert result["description_placeholders"] == {
-            "name": emulator.friendly_name,
-            "old": other.url,
-            "new": emulator.url,
-            "found": r"the\-new\-owner\-of\-the\-ip",
-        }
-        flow = hass.config_entries.flow.async_get(result["flow_id"])
-        assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
-        assert request_paths(emulator) == ["/identity"]
-        assert config_entry.data[CONF_PORT] == other.port
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_move"
+    assert result["description_placeholders"] == {
+        "name": emulator.friendly_name,
+        "old": other.url,
+        "new": emulator.url,
+        "found": r"the\-new\-owner\-of\-the\-ip",
+    }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
+    assert request_paths(emulator) == ["/identity"]
+    assert config_entry.data[CONF_PORT] == other.port
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-        await hass.async_block_till_done()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
 
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "address_updated"
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "address_updated"
     assert all("X-Plex-Token" not in r.headers for r in other.requests)
     assert other.token_requests() == 0
     assert config_entry.data[CONF_PORT] == emulator.port
@@ -271,18 +275,17 @@ async def test_address_given_away_moves_after_confirmation(
     assert all("X-Plex-Token" not in r.headers for r in emulator.requests[:2])
 
 
+@pytest.mark.usefixtures("given_away")
 async def test_move_refused_when_the_new_address_changed(
     hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
     """The announced address answers as another server by the confirmation."""
-    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
-        await given_away(hass, config_entry, other)
-        before = dict(config_entry.data)
-        result = await discover(hass, discovery(emulator))
-        assert result["step_id"] == "zeroconf_move"
-        emulator.machine_identifier = "yet-another-server"
+    before = dict(config_entry.data)
+    result = await discover(hass, discovery(emulator))
+    assert result["step_id"] == "zeroconf_move"
+    emulator.machine_identifier = "yet-another-server"
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
 
     assert result["reason"] == "server_changed"
     assert dict(config_entry.data) == before
@@ -290,29 +293,25 @@ async def test_move_refused_when_the_new_address_changed(
     assert all("X-Plex-Token" not in r.headers for r in emulator.requests)
 
 
+@pytest.mark.usefixtures("given_away")
 async def test_move_of_a_deleted_entry(
     hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
     """The entry was deleted while the offer was open: nothing to move."""
-    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
-        await given_away(hass, config_entry, other)
-        result = await discover(hass, discovery(emulator))
-        await hass.config_entries.async_remove(config_entry.entry_id)
+    result = await discover(hass, discovery(emulator))
+    await hass.config_entries.async_remove(config_entry.entry_id)
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
 
     assert result["reason"] == "entry_removed"
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-async def test_one_offer_at_a_time(
-    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
-) -> None:
+@pytest.mark.usefixtures("given_away")
+async def test_one_offer_at_a_time(hass: HomeAssistant, emulator: PlexEmulator) -> None:
     """The server announcing itself again does not open a second offer."""
-    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
-        await given_away(hass, config_entry, other)
-        first = await discover(hass, discovery(emulator))
-        second = await discover(hass, discovery(emulator))
+    first = await discover(hass, discovery(emulator))
+    second = await discover(hass, discovery(emulator))
 
     assert first["step_id"] == "zeroconf_move"
     assert second["reason"] == "already_in_progress"

@@ -672,37 +672,23 @@ async def test_server_refuses_the_token(
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-async def test_reauth_by_sign_in_server_away(
+@pytest.mark.parametrize(
+    ("other_server", "reason"),
+    [(False, "sign_in_unreachable"), (True, "server_changed")],
+)
+async def test_reauth_by_sign_in_server_not_there(
     hass: HomeAssistant,
     plextv: PlexTV,
     emulator: PlexEmulator,
     init_integration: MockConfigEntry,
     hass_client_no_auth: ClientSessionGenerator,
+    other_server: bool,
+    reason: str,
 ) -> None:
-    """Re-authenticating while the entry's server is away keeps the old token."""
-    list_server(plextv, emulator)
-    old = init_integration.data[CONF_TOKEN]
-    menu = await init_integration.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        menu["flow_id"], {"next_step_id": "sign_in"}
-    )
-    plextv.approve(plextv.pins[0].code)
-    await emulator.stop()
+    """The entry's server away, or another server at its address: no token sent.
 
-    result = await come_back(hass, hass_client_no_auth, result["flow_id"])
-
-    assert result["reason"] == "sign_in_unreachable"
-    assert init_integration.data[CONF_TOKEN] == old
-
-
-async def test_reauth_by_sign_in_another_server_answers(
-    hass: HomeAssistant,
-    plextv: PlexTV,
-    emulator: PlexEmulator,
-    init_integration: MockConfigEntry,
-    hass_client_no_auth: ClientSessionGenerator,
-) -> None:
-    """Another server answers at the entry's address: plex.tv's token stays home."""
+    The old token is kept, and plex.tv's token goes nowhere.
+    """
     list_server(plextv, emulator)
     old = init_integration.data[CONF_TOKEN]
     menu = await init_integration.start_reauth_flow(hass)
@@ -711,11 +697,14 @@ async def test_reauth_by_sign_in_another_server_answers(
     )
     plextv.approve(plextv.pins[0].code)
     tokens = emulator.token_requests()
-    emulator.machine_identifier = "a-different-server"
+    if other_server:
+        emulator.machine_identifier = "a-different-server"
+    else:
+        await emulator.stop()
 
     result = await come_back(hass, hass_client_no_auth, result["flow_id"])
 
-    assert result["reason"] == "server_changed"
+    assert result["reason"] == reason
     assert init_integration.data[CONF_TOKEN] == old
     assert emulator.token_requests() == tokens
 
