@@ -769,9 +769,10 @@ async def test_reconfigure_wrong_server(
         owner_token=init_integration.data[CONF_TOKEN],
         machine_identifier="a-different-server",
     ) as other:
+        # Pasted as a URL beside the old Port: the URL's port is used, and shown.
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
-            address({**init_integration.data, CONF_PORT: other.port}),
+            address({**init_integration.data, CONF_HOST: f" {other.url}/web "}),
         )
 
         assert result["type"] is FlowResultType.FORM
@@ -780,6 +781,7 @@ async def test_reconfigure_wrong_server(
         assert placeholders["found"] == r"a\-different\-server"
         assert placeholders["url"] == other.url
         assert placeholders["name"] == "Living Room Plex"
+        assert suggested(result)[CONF_HOST] == "127.0.0.1"
         assert suggested(result)[CONF_PORT] == other.port
         # Refused on /identity: the owner token never reached the other server.
         assert request_paths(other) == ["/identity"]
