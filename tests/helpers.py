@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -17,8 +18,11 @@ from custom_components.plex_api.const import (
 from custom_components.plex_api.coordinator import PlexApiConfigEntry
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_SSL, CONF_VERIFY_SSL
-from homeassistant.core import Context, HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.core import Context, Event, HomeAssistant, callback
+from homeassistant.data_entry_flow import (
+    EVENT_DATA_ENTRY_FLOW_PROGRESSED,
+    FlowResultType,
+)
 from homeassistant.setup import async_setup_component
 
 from .plex_emulator import PlexEmulator
@@ -149,3 +153,30 @@ async def choose_token_form(hass: HomeAssistant, flow_id: str) -> dict[str, Any]
             flow_id, {"next_step_id": "reauth_confirm"}
         )
     )
+
+
+@contextlib.asynccontextmanager
+async def flow_moves_on(
+    hass: HomeAssistant, flow_id: str, seconds: float = 10
+) -> AsyncIterator[None]:
+    """Wait, after the block, until the flow moved on by itself.
+
+    Home Assistant fires `data_entry_flow_progressed` when an external step
+    (the sign-in's wait for plex.tv) is done: the event the frontend refreshes
+    on. Listening starts before the block, so an early move is not missed;
+    `seconds` only bounds a test that would otherwise hang.
+    """
+    moved = asyncio.Event()
+
+    @callback
+    def progressed(event: Event[dict[str, Any]]) -> None:
+        if event.data.get("flow_id") == flow_id:
+            moved.set()
+
+    unsubscribe = hass.bus.async_listen(EVENT_DATA_ENTRY_FLOW_PROGRESSED, progressed)
+    try:
+        yield
+        async with asyncio.timeout(seconds):
+            await moved.wait()
+    finally:
+        unsubscribe()

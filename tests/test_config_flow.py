@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import json
+from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
@@ -35,6 +38,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import device_registry as dr
 
 from .helpers import (
     SENSOR,
@@ -153,6 +157,70 @@ async def test_pasted_url_is_split(
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == entry_data
+
+
+def test_link_texts_are_translated() -> None:
+    """A help link's text is in the form's language, not English."""
+    folder = Path(__file__).parents[1] / "custom_components/plex_api/translations"
+    link = re.compile(r"\[([^\]]+)\]\(\{token_help_url\}\)")
+    english = set(link.findall((folder / "en.json").read_text(encoding="utf-8")))
+    assert english
+    for path in folder.glob("*.json"):
+        if path.name != "en.json":
+            texts = set(link.findall(path.read_text(encoding="utf-8")))
+            assert texts
+            assert not texts & english, path.name
+
+
+async def test_redisplayed_form_shows_what_was_used(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
+) -> None:
+    """A URL in Host beside another port: the form shows the URL's port and HTTPS.
+
+    So the user sees which address was tried, and the error names it too.
+    """
+    flow_id = await start_user_flow(hass)
+    user_input = {
+        **entry_data,
+        CONF_HOST: f" http://127.0.0.1:{emulator.port} ",
+        CONF_PORT: 32400,
+        CONF_SSL: True,
+        CONF_TOKEN: "not-the-owner-token",
+    }
+
+    result = await configure(hass, flow_id, user_input)
+
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["description_placeholders"]["url"] == emulator.url
+    assert suggested(result) == {
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: emulator.port,
+        CONF_TOKEN: None,
+        TLS: {CONF_SSL: False, CONF_VERIFY_SSL: True},
+    }
+
+
+def test_connection_errors_name_the_address() -> None:
+    """Every error about the server names the address tried, in every language."""
+    keys = {
+        "cannot_connect",
+        "timeout",
+        "ssl_error",
+        "invalid_auth",
+        "not_plex",
+        "redirected",
+        "wrong_server",
+        "other_server",
+        "cannot_reach_discovered",
+        "cannot_reach_reauth",
+    }
+    folder = Path(__file__).parents[1] / "custom_components/plex_api/translations"
+    for path in folder.glob("*.json"):
+        errors = json.loads(path.read_text(encoding="utf-8"))["config"]["error"]
+        assert all("{url}" in errors[key] for key in keys), path.name
 
 
 def _fault(fault: Fault) -> Any:
@@ -279,17 +347,19 @@ async def test_ssl_error_recovers(
         assert result["data"][CONF_VERIFY_SSL] is False
 
 
+@pytest.mark.parametrize("method", ["identity", "new_transient_token"])
 async def test_unexpected_error_recovers(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     entry_data: dict[str, Any],
     mock_setup_entry: AsyncMock,
     caplog: pytest.LogCaptureFixture,
+    method: str,
 ) -> None:
     """A bug shows 'unknown' and is logged; the form stays usable."""
     flow_id = await start_user_flow(hass)
 
-    with patch.object(PlexClient, "identity", side_effect=RuntimeError("boom")):
+    with patch.object(PlexClient, method, side_effect=RuntimeError("boom")):
         result = await configure(hass, flow_id, entry_data)
     assert result["errors"] == {"base": "unknown"}
     assert "Unexpected error while checking the Plex server" in caplog.text
@@ -423,6 +493,60 @@ async def test_duplicate_aborts(
     assert request_paths(emulator) == ["/identity"]
 
 
+async def test_escaped_controls_reach_no_title(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A friendlyName with ESC, line feed and C1 (JSON escapes on the wire).
+
+    The entry's title and the device's name are one plain line.
+    """
+    emulator.friendly_name = "Living\x1b[31m Room\nPlex\x85\x7f"
+    flow_id = await start_user_flow(hass)
+
+    result = await configure(hass, flow_id, entry_data)
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Living [31m Room Plex"
+    [device] = dr.async_entries_for_config_entry(
+        device_registry, result["result"].entry_id
+    )
+    assert device.name == "Living [31m Room Plex"
+    assert "\x1b" not in caplog.text
+    assert "Room\nPlex" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("location", "device_name"),
+    [
+        ("Home", "Home Assistant (Home)"),
+        ("  Beach\thouse ", "Home Assistant (Beach house)"),
+        ("Home Assistant", "Home Assistant"),
+        ("", "Home Assistant"),
+    ],
+)
+async def test_device_name_plex_lists(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    entry_data: dict[str, Any],
+    mock_setup_entry: AsyncMock,
+    location: str,
+    device_name: str,
+) -> None:
+    """Plex lists the caller by X-Plex-Device-Name: this Home Assistant, by name."""
+    hass.config.location_name = location
+    flow_id = await start_user_flow(hass)
+
+    await configure(hass, flow_id, entry_data)
+
+    assert emulator.requests
+    assert {r.headers["X-Plex-Device-Name"] for r in emulator.requests} == {device_name}
+
+
 async def test_reauth(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:
@@ -472,7 +596,12 @@ async def test_reauth_server_away(
 async def test_reauth_wrong_server(
     hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
 ) -> None:
-    """A token proved against a different server is refused."""
+    """Another server at the entry's address: a form error naming it, no token.
+
+    The form stays open: once the address answers as the entry's server again,
+    the same form succeeds.
+    """
+    server_id = emulator.machine_identifier
     emulator.machine_identifier = "another-server"
     result = await init_integration.start_reauth_flow(hass)
     assert result["menu_options"] == ["sign_in", "reauth_confirm"]
@@ -483,10 +612,18 @@ async def test_reauth_wrong_server(
         result["flow_id"], {CONF_TOKEN: emulator.owner_token}
     )
 
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_server"
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "other_server"}
+    assert result["description_placeholders"]["found"] == r"another\-server"
+    assert result["description_placeholders"]["url"] == emulator.url
     # Refused on /identity: the new token never reached the other server.
     assert request_paths(emulator) == ["/identity"]
+
+    emulator.machine_identifier = server_id
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+    assert result["reason"] == "reauth_successful"
 
 
 async def test_reauth_of_an_entry_that_failed(
@@ -621,23 +758,41 @@ async def test_reconfigure_an_entry_waiting_to_set_up(
 async def test_reconfigure_wrong_server(
     hass: HomeAssistant, socket_enabled: None, init_integration: MockConfigEntry
 ) -> None:
-    """Pointing the entry at a different server aborts wrong_server."""
+    """A typo in the port reaches another server: a form error naming it.
+
+    The owner token never reaches that server, and the port is fixed in place.
+    """
+    port = init_integration.data[CONF_PORT]
     result = await init_integration.start_reconfigure_flow(hass)
 
     async with PlexEmulator(
         owner_token=init_integration.data[CONF_TOKEN],
         machine_identifier="a-different-server",
     ) as other:
+        # Pasted as a URL beside the old Port: the URL's port is used, and shown.
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
-            address({**init_integration.data, CONF_PORT: other.port}),
+            address({**init_integration.data, CONF_HOST: f" {other.url}/web "}),
         )
 
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_server"
-    # Refused on /identity: the owner token never reached the other server.
-    assert request_paths(other) == ["/identity"]
-    assert all("X-Plex-Token" not in r.headers for r in other.requests)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "other_server"}
+        placeholders = result["description_placeholders"]
+        assert placeholders["found"] == r"a\-different\-server"
+        assert placeholders["url"] == other.url
+        assert placeholders["name"] == "Living Room Plex"
+        assert suggested(result)[CONF_HOST] == "127.0.0.1"
+        assert suggested(result)[CONF_PORT] == other.port
+        # Refused on /identity: the owner token never reached the other server.
+        assert request_paths(other) == ["/identity"]
+        assert all("X-Plex-Token" not in r.headers for r in other.requests)
+
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], address({**init_integration.data, CONF_PORT: port})
+        )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.state is ConfigEntryState.LOADED
 
 
 async def test_reconfigure_after_a_restart(

@@ -35,6 +35,31 @@ async def test_diagnostics(
     assert result == snapshot(exclude=props("port"))
 
 
+async def test_a_token_echoed_anywhere_is_redacted(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A server echoing X-Plex-Token as its name, or named like the owner token.
+
+    Diagnostics redact every value holding a token, not only the token fields.
+    """
+    emulator.echo_token_as_name = True  # `/` is asked with the transient token
+    emulator.platform = f"Linux {emulator.owner_token}"
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, config_entry)
+
+    assert result["server"]["friendly_name"] == "**REDACTED**"
+    assert result["server"]["platform"] == "**REDACTED**"
+    assert result["server"]["machine_identifier"] == emulator.machine_identifier
+    text = str(result)
+    assert emulator.owner_token not in text
+    assert all(token not in text for token in emulator.issued_tokens)
+
+
 async def test_diagnostics_while_setup_retries(
     hass: HomeAssistant,
     emulator: PlexEmulator,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
 import logging
 from typing import Any
@@ -12,7 +13,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.plex_api.const import DOMAIN
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
-    SOURCE_REAUTH,
     SOURCE_USER,
     SOURCE_ZEROCONF,
     ConfigEntryState,
@@ -28,7 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .helpers import start_manual_flow, user_form
+from .helpers import call_action, refresh, start_manual_flow, user_form
 from .plex_emulator import Fault, PlexEmulator
 
 
@@ -180,37 +180,141 @@ async def test_already_configured(
     assert request_paths(emulator) == ["/identity", "/identity"]
 
 
-async def test_address_updated(
-    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+async def test_impostor_during_a_restart_gets_nothing(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
 ) -> None:
-    """An entry whose address no longer answers follows the announcement."""
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_PORT: 1}
-    )
+    """The server is down (a restart); a device copying its /identity announces.
+
+    `/identity` is public: the copy proves nothing. The entry stays at its
+    address, is not reloaded, and the impostor never sees a token; the real
+    server, back at its address, is used again.
+    """
+    before = dict(init_integration.data)
+    port = emulator.port
+    await emulator.stop()
+    async with PlexEmulator(
+        machine_identifier=emulator.machine_identifier,
+        owner_token=emulator.owner_token,
+    ) as impostor:
+        for _ in range(3):
+            result = await discover(hass, discovery(impostor))
+            assert result["type"] is FlowResultType.ABORT
+            assert result["reason"] == "already_configured"
+        await hass.async_block_till_done()
+        await emulator.start(port=port)
+        await refresh(hass)
+
+    assert impostor.requests  # it was asked /identity, and nothing else
+    assert request_paths(impostor) == ["/identity"] * 3
+    assert all("X-Plex-Token" not in r.headers for r in impostor.requests)
+    assert impostor.token_requests() == 0
+    assert dict(init_integration.data) == before
+    assert hass.config_entries.flow.async_progress() == []
+    assert emulator.is_accepted((await call_action(hass))["token"])
+
+
+@pytest.fixture
+async def given_away(
+    hass: HomeAssistant, socket_enabled: None, config_entry: MockConfigEntry
+) -> AsyncIterator[PlexEmulator]:
+    """The entry's address now belongs to another server (DHCP gave it away)."""
+    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
+        hass.config_entries.async_update_entry(
+            config_entry, data={**config_entry.data, CONF_PORT: other.port}
+        )
+        yield other
+
+
+async def test_address_given_away_moves_after_confirmation(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    config_entry: MockConfigEntry,
+    given_away: PlexEmulator,
+) -> None:
+    """Another server at the entry's address: the announced one is offered.
+
+    The user sees the old and the new address; nothing carries a token before
+    the confirmation, which asks /identity at the new address once more; the
+    reloaded entry then takes its token there.
+    """
+    other = given_away
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    emulator.requests.clear()
 
     result = await discover(hass, discovery(emulator))
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_move"
+    assert result["description_placeholders"] == {
+        "name": emulator.friendly_name,
+        "old": other.url,
+        "new": emulator.url,
+        "found": r"the\-new\-owner\-of\-the\-ip",
+    }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": emulator.friendly_name}
+    assert request_paths(emulator) == ["/identity"]
+    assert config_entry.data[CONF_PORT] == other.port
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
 
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_HOST] == "127.0.0.1"
+    assert result["reason"] == "address_updated"
+    assert all("X-Plex-Token" not in r.headers for r in other.requests)
+    assert other.token_requests() == 0
     assert config_entry.data[CONF_PORT] == emulator.port
     assert config_entry.data[CONF_TOKEN] == emulator.owner_token
+    assert config_entry.state is ConfigEntryState.LOADED
+    # Asked twice without a token (announced, confirmed) before the entry's own.
+    assert request_paths(emulator)[:3] == ["/identity"] * 3
+    assert all("X-Plex-Token" not in r.headers for r in emulator.requests[:2])
 
 
-async def test_address_updated_while_reauth_is_pending(
+@pytest.mark.usefixtures("given_away")
+async def test_move_refused_when_the_new_address_changed(
     hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
 ) -> None:
-    """An open re-authentication does not stop the entry following its server."""
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_PORT: 1}
-    )
-    await config_entry.start_reauth_flow(hass)
-
+    """The announced address answers as another server by the confirmation."""
+    before = dict(config_entry.data)
     result = await discover(hass, discovery(emulator))
+    assert result["step_id"] == "zeroconf_move"
+    emulator.machine_identifier = "yet-another-server"
 
-    assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_PORT] == emulator.port
-    assert any(config_entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+
+    assert result["reason"] == "server_changed"
+    assert dict(config_entry.data) == before
+    assert emulator.token_requests() == 0
+    assert all("X-Plex-Token" not in r.headers for r in emulator.requests)
+
+
+@pytest.mark.usefixtures("given_away")
+async def test_move_of_a_deleted_entry(
+    hass: HomeAssistant, emulator: PlexEmulator, config_entry: MockConfigEntry
+) -> None:
+    """The entry was deleted while the offer was open: nothing to move."""
+    result = await discover(hass, discovery(emulator))
+    await hass.config_entries.async_remove(config_entry.entry_id)
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+
+    assert result["reason"] == "entry_removed"
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+@pytest.mark.usefixtures("given_away")
+async def test_one_offer_at_a_time(hass: HomeAssistant, emulator: PlexEmulator) -> None:
+    """The server announcing itself again does not open a second offer."""
+    first = await discover(hass, discovery(emulator))
+    second = await discover(hass, discovery(emulator))
+
+    assert first["step_id"] == "zeroconf_move"
+    assert second["reason"] == "already_in_progress"
 
 
 async def test_copied_identity_cannot_move_an_entry(
@@ -264,52 +368,31 @@ async def test_discovered_name_is_text(
         ({CONF_HOST: "plex.local"}, False),
         # A verified certificate is for a name, not for the new address.
         ({CONF_SSL: True, CONF_VERIFY_SSL: True}, False),
-        ({CONF_SSL: True, CONF_VERIFY_SSL: False}, True),
         ({CONF_SSL: False, CONF_VERIFY_SSL: False}, True),
     ],
 )
-async def test_update_only_when_safe(
+async def test_offered_only_when_safe(
     hass: HomeAssistant,
     emulator: PlexEmulator,
     config_entry: MockConfigEntry,
     changes: dict[str, Any],
     follows: bool,
 ) -> None:
-    """Only an IP-address entry without a verified certificate is moved."""
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, **changes, CONF_PORT: 1}
-    )
-    before = dict(config_entry.data)
+    """Only an IP-address entry without a verified certificate is offered a move."""
+    async with PlexEmulator(machine_identifier="the-new-owner-of-the-ip") as other:
+        hass.config_entries.async_update_entry(
+            config_entry, data={**config_entry.data, **changes, CONF_PORT: other.port}
+        )
+        before = dict(config_entry.data)
 
-    result = await discover(hass, discovery(emulator))
+        result = await discover(hass, discovery(emulator))
 
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
     if follows:
-        assert dict(config_entry.data) == {**before, CONF_PORT: emulator.port}
+        assert result["step_id"] == "zeroconf_move"
     else:
-        assert dict(config_entry.data) == before
-
-
-async def test_update_reloads_waiting_entry(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-) -> None:
-    """An entry waiting for its server at an old port is fixed and set up."""
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_PORT: 1}
-    )
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert config_entry.state is ConfigEntryState.SETUP_RETRY
-
-    result = await discover(hass, discovery(emulator))
-    await hass.async_block_till_done()
-
-    assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_PORT] == emulator.port
-    assert config_entry.state is ConfigEntryState.LOADED
+        assert result["reason"] == "already_configured"
+        assert other.requests == []
+    assert dict(config_entry.data) == before
 
 
 async def test_ignored_server(hass: HomeAssistant, emulator: PlexEmulator) -> None:

@@ -1,15 +1,18 @@
-"""Tests of the Plex emulator itself: the other tests trust what it says."""
+"""Tests of the Plex emulator itself: the Plex facts the other tests trust.
+
+Only behaviours the product relies on, each with its source in the emulator
+(PMS answers, python-plexapi and core issues, proxy behaviour); the emulator's
+own knobs (faults, control endpoints, command line, its log) are exercised by
+the tests that use them and by tests/e2e.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 import contextlib
 from datetime import timedelta
 import json
-import logging
-from pathlib import Path
 import re
 import ssl
-import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -17,28 +20,27 @@ import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
-from yarl import URL
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from tests.plex_emulator import (
     NOTIFICATIONS_PATH,
     CertificateAuthority,
-    Fault,
     PlexEmulator,
     ProxyMode,
-    ReceivedRequest,
-)
-from tests.plex_emulator.__main__ import (
-    _emulator as cli_emulator,
-    _parse_args as cli_args,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-REPO_ROOT = Path(__file__).parent.parent
 JSON = {"Accept": "application/json"}
 TOKEN_PATH = "/security/token?type=delegation&scope=all"
+UPGRADE_HEADERS = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+TIMEOUT = 5  # generous upper bound of waits that normally end in milliseconds
 
 
 @pytest.fixture
@@ -82,11 +84,6 @@ def xml_attributes(body: str) -> dict[str, str]:
     element = ET.fromstring(body)  # noqa: S314
     assert element.tag == "MediaContainer"
     return dict(element.attrib)
-
-
-def fault_of(emulator: PlexEmulator) -> tuple[Fault | None, frozenset[str] | None]:
-    """Read the fault settings (a call, so mypy does not narrow them)."""
-    return emulator.fault, emulator.fault_paths
 
 
 async def issue_token(session: aiohttp.ClientSession, emulator: PlexEmulator) -> str:
@@ -149,16 +146,6 @@ async def test_root_both_formats(
     assert container["myPlex"] is True
     assert container["transcoderActiveVideoSessions"] == 0
     assert {"size", "platformVersion", "version"} <= container.keys()
-
-
-async def test_xml_only(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
-    """xml_only ignores Accept, like servers that only speak XML."""
-    emulator.xml_only = True
-    status, content_type, body = await fetch(
-        session, emulator, TOKEN_PATH, emulator.owner_token, accept_json=True
-    )
-    assert (status, content_type) == (200, "text/xml;charset=utf-8")
-    assert xml_attributes(body)["token"] in emulator.transient_tokens
 
 
 @pytest.mark.parametrize("path", ["/", TOKEN_PATH])
@@ -260,181 +247,6 @@ async def test_transient_token_expiry(
     assert emulator.is_accepted(emulator.owner_token)
 
 
-async def test_token_in_query(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """PMS also takes the token as a query parameter; the log shows it."""
-    path = f"/?X-Plex-Token={emulator.owner_token}"
-    assert (await fetch(session, emulator, path))[0] == 200
-    assert emulator.requests[-1].path_qs == path
-
-
-async def test_revoke(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
-    """Revoking replaces the owner token; the old one gets 401."""
-    old = emulator.owner_token
-    new = emulator.revoke_owner_token()
-    assert new == emulator.owner_token != old
-    assert (await fetch(session, emulator, "/", old))[0] == 401
-    assert (await fetch(session, emulator, TOKEN_PATH, new))[0] == 200
-
-
-async def test_unknown_path(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """Unknown paths are 404 HTML pages, and are logged."""
-    status, content_type, _ = await fetch(session, emulator, "/library/sections")
-    assert (status, content_type) == (404, "text/html; charset=utf-8")
-    assert emulator.requests[-1].path_qs == "/library/sections"
-
-
-async def test_requests_log(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """The log keeps the raw path, query and original header names."""
-    url = URL(emulator.url + TOKEN_PATH + "&x=%2F", encoded=True)
-    headers = {"X-Plex-Token": emulator.owner_token}
-    async with session.get(url, headers=headers) as response:
-        assert response.status == 200
-    request = emulator.requests[-1]
-    assert isinstance(request, ReceivedRequest)
-    assert request.method == "GET"
-    assert request.path_qs == TOKEN_PATH + "&x=%2F"
-    assert request.headers["X-Plex-Token"] == emulator.owner_token
-    assert type(request.headers) is dict
-
-
-HTML_TYPE = "text/html; charset=utf-8"
-
-
-@pytest.mark.parametrize(
-    ("fault", "expected"),
-    [
-        (Fault.SERVER_ERROR, (500, HTML_TYPE, "500 Internal Server Error")),
-        (Fault.HTML, (200, HTML_TYPE, "<html>")),
-        (
-            Fault.TRUNCATED_JSON,
-            (200, "application/json", '{"MediaContainer": {"size": 0, "tok'),
-        ),
-        (
-            Fault.WRONG_CONTENT,
-            (200, "application/json", '{"status": "ok", "items": []}'),
-        ),
-        (
-            Fault.XML_WITHOUT_TOKEN,
-            (200, "text/xml;charset=utf-8", '<MediaContainer size="0" />'),
-        ),
-        (Fault.UNAUTHORIZED, (401, HTML_TYPE, "401 Unauthorized")),
-    ],
-)
-async def test_canned_faults(
-    emulator: PlexEmulator,
-    session: aiohttp.ClientSession,
-    fault: Fault,
-    expected: tuple[int, str, str],
-) -> None:
-    """Each canned fault answers its own broken response, and is logged."""
-    emulator.set_fault(fault)
-    status, content_type, body = await fetch(
-        session, emulator, TOKEN_PATH, emulator.owner_token, accept_json=True
-    )
-    assert (status, content_type) == expected[:2]
-    assert expected[2] in body
-    assert "token" not in body
-    assert emulator.transient_tokens == {}
-    assert emulator.token_requests() == 1
-
-
-async def test_truncated_length(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """The truncated body has a matching Content-Length, so it reads cleanly."""
-    emulator.set_fault(Fault.TRUNCATED_JSON)
-    async with session.get(emulator.url + "/") as response:
-        assert response.content_length == 35
-        assert len(await response.read()) == 35
-
-
-@pytest.mark.parametrize(
-    ("fault", "length"), [(Fault.OVERSIZED, None), (Fault.OVERSIZED_DECLARED, 2097152)]
-)
-async def test_oversized(
-    emulator: PlexEmulator,
-    session: aiohttp.ClientSession,
-    fault: Fault,
-    length: int | None,
-) -> None:
-    """2 MiB of valid JSON, streamed chunked or with a declared length."""
-    emulator.set_fault(fault)
-    async with session.get(emulator.url + "/identity") as response:
-        assert response.content_length == length
-        assert (response.headers.get("Transfer-Encoding") == "chunked") is (
-            length is None
-        )
-        body = await response.read()
-    assert len(body) == 2 * 1024 * 1024
-    assert json.loads(body)["MediaContainer"]["size"] == 0
-
-
-async def test_oversized_abandoned(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """A client that stops reading early does not break the emulator."""
-    emulator.set_fault(Fault.OVERSIZED, "/")
-    async with session.get(emulator.url + "/") as response:
-        assert len(await response.content.read(10)) == 10
-        response.close()
-    assert (await fetch(session, emulator, "/identity"))[0] == 200
-
-
-async def test_drop(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
-    """DROP closes the connection without an answer."""
-    emulator.set_fault(Fault.DROP)
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await fetch(session, emulator, "/identity")
-    # aiohttp retries a dropped idempotent request once.
-    assert {request.path_qs for request in emulator.requests} == {"/identity"}
-
-
-async def test_delay(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
-    """DELAY holds the answer back, then answers normally."""
-    emulator.delay = 0.3
-    emulator.set_fault(Fault.DELAY)
-    with pytest.raises(TimeoutError):
-        await fetch(
-            session, emulator, "/identity", timeout=aiohttp.ClientTimeout(total=0.1)
-        )
-    status, _, body = await fetch(session, emulator, "/identity")
-    assert status == 200
-    assert xml_attributes(body)["machineIdentifier"] == emulator.machine_identifier
-
-
-async def test_stop_does_not_wait_for_delay(session: aiohttp.ClientSession) -> None:
-    """stop() returns promptly even while a request sleeps for 30 s."""
-    emulator = PlexEmulator()
-    await emulator.start()
-    emulator.set_fault(Fault.DELAY)
-    pending = asyncio.create_task(fetch(session, emulator, "/identity"))
-    await asyncio.sleep(0.2)
-    assert len(emulator.requests) == 1
-    async with asyncio.timeout(5):
-        await emulator.stop()
-    with pytest.raises(aiohttp.ClientError):
-        await pending
-
-
-async def test_fault_paths(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """A fault given paths spares the other paths; None clears it."""
-    emulator.set_fault(Fault.SERVER_ERROR, "/security/token")
-    assert fault_of(emulator) == (Fault.SERVER_ERROR, frozenset({"/security/token"}))
-    assert (await fetch(session, emulator, TOKEN_PATH, emulator.owner_token))[0] == 500
-    assert (await fetch(session, emulator, "/identity"))[0] == 200
-    emulator.set_fault(None)
-    assert fault_of(emulator) == (None, None)
-    assert (await fetch(session, emulator, TOKEN_PATH, emulator.owner_token))[0] == 200
-
-
 async def test_https(session: aiohttp.ClientSession) -> None:
     """HTTPS uses a fresh self-signed certificate that default checks refuse."""
     emulator = PlexEmulator(https=True)
@@ -452,131 +264,6 @@ async def test_https(session: aiohttp.ClientSession) -> None:
         assert status == 200  # the certificate is valid for 127.0.0.1
 
 
-async def test_restart_on_same_port(session: aiohttp.ClientSession) -> None:
-    """After stop() nothing listens; start() can take the same port again."""
-    emulator = PlexEmulator()
-    with pytest.raises(RuntimeError):
-        _ = emulator.port
-    await emulator.start()
-    port, url = emulator.port, emulator.url
-    assert url == f"http://127.0.0.1:{port}"
-    assert emulator.host == "127.0.0.1"
-    with pytest.raises(RuntimeError):
-        await emulator.start()
-    await emulator.stop()
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await fetch(session, emulator, "/identity")
-    await emulator.start(port=port)
-    try:
-        assert emulator.url == url
-        assert (await fetch(session, emulator, "/identity"))[0] == 200
-    finally:
-        await emulator.stop()
-
-
-async def post(
-    session: aiohttp.ClientSession, emulator: PlexEmulator, name: str, **kwargs: Any
-) -> tuple[int, str, str]:
-    """Call one control endpoint."""
-    return await fetch(session, emulator, "/_emulator/" + name, method="POST", **kwargs)
-
-
-async def test_control_endpoints(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """A separate process can drive the emulator; those calls are not logged."""
-    token = await issue_token(session, emulator)
-    logged = len(emulator.requests)
-    emulator.set_fault(Fault.DROP)
-
-    status, _, body = await fetch(session, emulator, "/_emulator/state")
-    assert status == 200
-    assert json.loads(body) == {
-        "token_requests": 1,
-        "restarts": 0,
-        "transient_tokens": [token],
-        "open_sockets": 0,
-        "allow_without_auth": False,
-        "refuse_websockets": False,
-        "silent_sockets": False,
-        "socket_refuses_transient": False,
-        "proxy_mode": None,
-    }
-    status, _, body = await post(session, emulator, "revoke")
-    assert json.loads(body) == {"owner_token": emulator.owner_token}
-    assert (await post(session, emulator, "restart"))[0] == 204
-    assert (emulator.restarts, emulator.transient_tokens) == (1, {})
-
-    payload = {"fault": "server_error", "paths": ["/"]}
-    assert (await post(session, emulator, "fault", json=payload))[0] == 204
-    assert fault_of(emulator) == (Fault.SERVER_ERROR, frozenset({"/"}))
-    for bad in ({"fault": "nope"}, {"fault": None, "paths": "/"}, [1]):
-        assert (await post(session, emulator, "fault", json=bad))[0] == 400
-    assert (await post(session, emulator, "fault", json={"fault": None}))[0] == 204
-    assert fault_of(emulator) == (None, None)
-    assert len(emulator.requests) == logged
-
-
-async def start_cli(*options: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Start the CLI with the owner token cli-token; return it and its first line."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "tests.plex_emulator", "--port", "0"),
-        *("--token", "cli-token", *options),
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    async with asyncio.timeout(20):
-        line = (await process.stdout.readline()).decode()
-    return process, line
-
-
-async def stop_cli(process: asyncio.subprocess.Process) -> str:
-    """SIGTERM it, check it exits 0, and return what it wrote to stderr."""
-    if process.returncode is None:
-        process.terminate()
-    async with asyncio.timeout(10):
-        _, errors = await process.communicate()
-    assert process.returncode == 0
-    return errors.decode()
-
-
-async def test_command_line() -> None:
-    """The CLI prints one parsable line, serves, and exits on SIGTERM."""
-    process, line = await start_cli("--name", "Attic")
-    try:
-        match = re.fullmatch(
-            r"Plex emulator listening on (http://127\.0\.0\.1:(\d+)); "
-            r"owner token: cli-token\n",
-            line,
-        )
-        assert match is not None, line
-        assert int(match[2]) > 0
-        async with aiohttp.ClientSession(headers=JSON) as session:
-            async with session.get(match[1] + "/identity") as response:
-                assert response.status == 200
-                identity = (await response.json())["MediaContainer"]
-            headers = {"X-Plex-Token": "cli-token"}
-            async with session.get(match[1] + "/", headers=headers) as response:
-                server = (await response.json())["MediaContainer"]
-        assert identity["claimed"] is True
-        assert server["friendlyName"] == "Attic"
-    finally:
-        log = await stop_cli(process)
-    assert " GET " not in log  # requests are logged at debug level only
-
-
-UPGRADE_HEADERS = {
-    "Connection": "Upgrade",
-    "Upgrade": "websocket",
-    "Sec-WebSocket-Version": "13",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-}
-SWITCH_NAMES = {"allow_without_auth", "refuse_websockets", "silent_sockets"}
-TIMEOUT = 5  # generous upper bound of waits that normally end in milliseconds
-
-
 def ws_url(emulator: PlexEmulator, token: str | None = None) -> str:
     """The notification socket URL, with the token in the query if given."""
     url = emulator.url + NOTIFICATIONS_PATH
@@ -592,18 +279,6 @@ def connect(
     """Open the notification socket, the token (owner's by default) in the header."""
     headers = {"X-Plex-Token": token or emulator.owner_token}
     return session.ws_connect(ws_url(emulator), headers=headers, **kwargs)
-
-
-async def until(predicate: Callable[[], Awaitable[bool]]) -> None:
-    """Poll what has no event to wait on: whether a port accepts connections."""
-    async with asyncio.timeout(TIMEOUT):
-        while not await predicate():  # noqa: ASYNC110 - a port state has no event
-            await asyncio.sleep(0.02)
-
-
-async def is_down(emulator: PlexEmulator) -> bool:
-    """Whether the port refuses connections."""
-    return not await is_listening(emulator)
 
 
 async def is_listening(emulator: PlexEmulator) -> bool:
@@ -676,54 +351,6 @@ async def test_notifications_unauthorized(
     assert emulator.requests[-1].path_qs == ws_url(emulator, token)[len(emulator.url) :]
 
 
-async def test_notifications_fault(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """Faults apply to the upgrade like to any other path."""
-    emulator.set_fault(Fault.SERVER_ERROR, NOTIFICATIONS_PATH)
-    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await connect(session, emulator)
-    assert caught.value.status == 500
-    assert (await fetch(session, emulator, "/", emulator.owner_token))[0] == 200
-    emulator.set_fault(None)
-    async with connect(session, emulator) as ws:
-        assert not ws.closed
-
-
-async def test_notify(emulator: PlexEmulator, session: aiohttp.ClientSession) -> None:
-    """notify() reaches every open socket with a PMS-shaped JSON container."""
-    assert await emulator.notify() == 0
-    async with connect(session, emulator) as first, connect(session, emulator) as ws:
-        assert emulator.open_sockets == 2
-        assert await emulator.notify() == 2
-        for socket in (first, ws):
-            container = await received_container(socket)
-            assert container["type"] == "activity"
-            assert container["size"] == len(container["ActivityNotification"]) == 1
-            assert container["ActivityNotification"][0]["Activity"]["progress"] == 50
-        timeline = {"type": "timeline", "size": 1, "TimelineEntry": [{"state": 5}]}
-        assert await emulator.notify(timeline) == 2
-        assert await received_container(ws) == timeline
-        assert await emulator.notify({"NotificationContainer": timeline}) == 2
-        assert await received_container(ws) == timeline
-
-
-async def test_periodic_notifications(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """Open sockets get an occasional notification; a new period applies at once."""
-    assert emulator.notification_interval == 30.0
-    async with connect(session, emulator) as ws:
-        emulator.notification_interval = 0.05
-        for _ in range(2):
-            assert (await received_container(ws))["type"] == "activity"
-        emulator.notification_interval = 0
-        assert await emulator.notify({"type": "status", "size": 0}) == 1
-        # Anything queued before the switch comes first; then only ours arrives.
-        while (await received_container(ws))["type"] != "status":
-            pass
-
-
 async def test_restart_closes_sockets(
     emulator: PlexEmulator, session: aiohttp.ClientSession
 ) -> None:
@@ -767,26 +394,6 @@ async def test_reboot(emulator: PlexEmulator, session: aiohttp.ClientSession) ->
     assert (await fetch(session, emulator, "/", emulator.owner_token))[0] == 200
 
 
-async def test_stop_interrupts_reboot(session: aiohttp.ClientSession) -> None:
-    """stop() during a reboot's down time returns at once and nothing listens."""
-    emulator = PlexEmulator()
-    with pytest.raises(RuntimeError):
-        await emulator.reboot()
-    await emulator.start()
-    rebooting = asyncio.create_task(emulator.reboot(down_for=30))
-    await until(lambda: is_down(emulator))
-    assert emulator.restarts == 1
-    async with asyncio.timeout(0.5):
-        await emulator.stop()
-        await rebooting
-    assert not await is_listening(emulator)
-    await emulator.start(port=emulator.port)  # and it can start again
-    try:
-        assert (await fetch(session, emulator, "/identity"))[0] == 200
-    finally:
-        await emulator.stop()
-
-
 async def test_silent_socket_fails_heartbeat(
     emulator: PlexEmulator, session: aiohttp.ClientSession
 ) -> None:
@@ -805,38 +412,6 @@ async def test_silent_socket_fails_heartbeat(
         assert isinstance(message.data, aiohttp.ServerTimeoutError)
     async with asyncio.timeout(TIMEOUT):
         await emulator.wait_open_sockets(0)
-
-
-async def test_silent_socket_stays_open(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """Silence drops notifications, even on new sockets, until it ends."""
-    emulator.silence_sockets(True)
-    async with connect(session, emulator) as ws:
-        emulator.notification_interval = 0.01
-        assert await emulator.notify() == 0
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.1):
-                await ws.receive()
-        assert (ws.closed, emulator.open_sockets) == (False, 1)
-        emulator.notification_interval = None
-        emulator.silence_sockets(False)
-        assert await emulator.notify({"type": "status", "size": 0}) == 1
-        assert (await received_container(ws))["type"] == "status"
-
-
-async def test_stop_closes_silent_socket(session: aiohttp.ClientSession) -> None:
-    """stop() closes even a silent socket (1001) and returns promptly."""
-    emulator = PlexEmulator()
-    await emulator.start()
-    async with connect(session, emulator) as ws:
-        emulator.silence_sockets(True)
-        async with asyncio.timeout(0.5):
-            await emulator.stop()
-        async with asyncio.timeout(TIMEOUT):
-            message = await ws.receive()
-        assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1001)
-    assert emulator.open_sockets == 0
 
 
 @pytest.mark.parametrize("token", [None, "wrong"])
@@ -885,70 +460,6 @@ async def test_allow_without_auth(
     assert (await fetch(session, emulator, "/", transient))[0] == 401
 
 
-async def test_control_switches(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """Switches can be flipped from another process; the state reports them."""
-    switches = {"allow_without_auth": True, "refuse_websockets": True}
-    assert (await post(session, emulator, "switches", json=switches))[0] == 204
-    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (True, True)
-    payload = {"refuse_websockets": False, "silent_sockets": True}
-    assert (await post(session, emulator, "switches", json=payload))[0] == 204
-    async with connect(session, emulator, "bogus") as ws:
-        status, _, body = await fetch(session, emulator, "/_emulator/state")
-        assert status == 200
-        state = json.loads(body)
-        assert state["open_sockets"] == 1
-        assert [state[name] for name in sorted(SWITCH_NAMES)] == [True, False, True]
-        assert await emulator.notify() == 0
-        payload = {"silent_sockets": False}
-        assert (await post(session, emulator, "switches", json=payload))[0] == 204
-        assert await emulator.notify() == 1
-        assert not ws.closed
-    bad_payloads = (
-        {"silent_sockets": 1},
-        {"allow_without_auth": False, "nope": True},
-        [True],
-        "true",
-    )
-    for bad in bad_payloads:
-        status, _, _ = await post(session, emulator, "switches", json=bad)
-        assert status == 400, bad
-    assert (await post(session, emulator, "switches", data=b"{"))[0] == 400
-    assert (emulator.allow_without_auth, emulator.silent_sockets) == (True, False)
-
-
-async def test_control_restart_down_for(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """{"down_for": s} answers 204, then reboots in the background."""
-    assert (await post(session, emulator, "restart", json={"down_for": 0}))[0] == 204
-    assert (await post(session, emulator, "restart", data=b""))[0] == 204
-    assert emulator.restarts == 2
-    for bad in ({"down_for": -1}, {"down_for": "1"}, {"down_for": True}, {"x": 1}, [1]):
-        assert (await post(session, emulator, "restart", json=bad))[0] == 400, bad
-    assert (await post(session, emulator, "restart", data=b"NaN"))[0] == 400
-    async with connect(session, emulator) as ws:
-        status, _, _ = await post(session, emulator, "restart", json={"down_for": 0.2})
-        assert status == 204
-        async with asyncio.timeout(TIMEOUT):
-            message = await ws.receive()
-        assert message.type in {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
-    assert not await is_listening(emulator)
-    assert emulator.restarts == 3
-    await until(lambda: is_listening(emulator))
-    assert (await fetch(session, emulator, "/identity"))[0] == 200
-
-
-def test_command_line_switches() -> None:
-    """--allow-without-auth and --refuse-websockets set the switches."""
-    emulator = cli_emulator(cli_args(["--allow-without-auth", "--refuse-websockets"]))
-    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (True, True)
-    emulator = cli_emulator(cli_args(["--name", "Attic"]))
-    assert (emulator.allow_without_auth, emulator.refuse_websockets) == (False, False)
-    assert emulator.friendly_name == "Attic"
-
-
 async def test_certificate_authority(session: aiohttp.ClientSession) -> None:
     """A CA-issued wildcard certificate passes hostname checks inside it only."""
     authority = CertificateAuthority()
@@ -980,27 +491,7 @@ async def test_certificate_authority(session: aiohttp.ClientSession) -> None:
             await fetch(session, emulator, "/identity", ssl=trusted)
 
 
-async def test_certificate_authority_ip(session: aiohttp.ClientSession) -> None:
-    """Certificates for IP addresses work too; a CA is not trusted by default."""
-    authority = CertificateAuthority()
-    trusted = ssl.create_default_context(cadata=authority.certificate_pem.decode())
-    emulator = PlexEmulator(https=True)
-    emulator.certificate_pem, emulator.key_pem = authority.issue(
-        ip_addresses=["127.0.0.1"]
-    )
-    async with emulator:
-        assert (await fetch(session, emulator, "/identity", ssl=trusted))[0] == 200
-        with pytest.raises(aiohttp.ClientConnectorCertificateError):
-            await fetch(session, emulator, "/identity")
-
-
 ENDED_WITHOUT_CLOSE = {aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR}
-
-
-async def next_message(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
-    """Read one message from the socket, bounded."""
-    async with asyncio.timeout(TIMEOUT):
-        return await ws.receive()
 
 
 async def upgrade_status(
@@ -1076,36 +567,6 @@ async def test_proxy_redirect(
     assert emulator.requests[-1].path_qs == NOTIFICATIONS_PATH
 
 
-async def test_proxy_redirect_loop(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """REDIRECT_LOOP: every answer points at the very URL asked for."""
-    emulator.proxy_mode = ProxyMode.REDIRECT_LOOP
-    status, _, headers, _ = await upgrade_status(session, emulator)
-    assert (status, headers["Location"]) == (302, emulator.url + NOTIFICATIONS_PATH)
-    before = len(emulator.requests)
-    with pytest.raises(aiohttp.TooManyRedirects):
-        await connect(session, emulator)
-    hops = emulator.requests[before:]
-    assert len(hops) > 1
-    assert {hop.path_qs for hop in hops} == {NOTIFICATIONS_PATH}
-
-
-async def test_proxy_close_at_once(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """CLOSE_AT_ONCE: the upgrade succeeds, then the socket ends without a close."""
-    emulator.proxy_mode = ProxyMode.CLOSE_AT_ONCE
-    async with connect(session, emulator) as ws:
-        message = await next_message(ws)
-        assert message.type in ENDED_WITHOUT_CLOSE, message
-    assert emulator.open_sockets == 0
-    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await connect(session, emulator, "wrong")  # our 101 needs a valid token
-    assert caught.value.status == 401
-    assert (await fetch(session, emulator, "/identity"))[0] == 200
-
-
 async def test_proxy_bad_accept(
     emulator: PlexEmulator, session: aiohttp.ClientSession
 ) -> None:
@@ -1117,67 +578,6 @@ async def test_proxy_bad_accept(
     assert caught.value.message == "Invalid challenge response"
     assert emulator.open_sockets == 0
     assert (await fetch(session, emulator, "/identity"))[0] == 200
-
-
-async def test_proxy_ping_burst(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """PING_BURST: a proper upgrade, 20 server pings, then a drop (no close)."""
-    emulator.proxy_mode = ProxyMode.PING_BURST
-    async with connect(session, emulator, autoping=False) as ws:
-        pings = []
-        while (message := await next_message(ws)).type is aiohttp.WSMsgType.PING:
-            pings.append(message.data)
-        assert message.type in ENDED_WITHOUT_CLOSE, message
-    assert pings == [str(number).encode() for number in range(20)]
-
-
-async def test_drop_sockets(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """drop_sockets() cuts every socket without a close frame; the server stays up."""
-    assert emulator.drop_sockets() == 0
-    token = await issue_token(session, emulator)
-    async with connect(session, emulator) as first, connect(session, emulator) as ws:
-        await emulator.wait_open_sockets(2)
-        assert emulator.drop_sockets() == 2
-        for socket in (first, ws):
-            assert (await next_message(socket)).type in ENDED_WITHOUT_CLOSE
-    async with asyncio.timeout(TIMEOUT):
-        await emulator.wait_open_sockets(0)
-    assert (emulator.restarts, emulator.is_accepted(token)) == (0, True)
-    assert (await fetch(session, emulator, "/", token))[0] == 200
-    async with connect(session, emulator, token) as ws:
-        assert await emulator.notify() == 1
-
-
-async def socket_refuses(
-    session: aiohttp.ClientSession, emulator: PlexEmulator, token: str
-) -> int | None:
-    """The status that refuses this token's upgrade, or None when it opens."""
-    try:
-        async with connect(session, emulator, token):
-            return None
-    except aiohttp.WSServerHandshakeError as error:
-        return error.status
-
-
-async def test_socket_refuses_transient(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """The switch: 401 to a transient token on the socket, which / still takes."""
-    transient = await issue_token(session, emulator)
-    assert await socket_refuses(session, emulator, transient) is None
-    emulator.socket_refuses_transient = True
-    assert await socket_refuses(session, emulator, transient) == 401
-    assert await socket_refuses(session, emulator, emulator.owner_token) is None
-    assert await socket_refuses(session, emulator, emulator.shared_token) is None
-    assert (await fetch(session, emulator, "/", transient))[0] == 200
-    emulator.allow_without_auth = True  # a transient token stays refused there
-    assert await socket_refuses(session, emulator, transient) == 401
-    assert await socket_refuses(session, emulator, "anything") is None
-    emulator.socket_refuses_transient = False
-    assert await socket_refuses(session, emulator, transient) is None
 
 
 async def connection_fate(emulator: PlexEmulator) -> str:
@@ -1204,13 +604,6 @@ async def until_fate(emulator: PlexEmulator, fate: str) -> None:
     async with asyncio.timeout(TIMEOUT):
         while await connection_fate(emulator) != fate:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-
-
-async def is_starting(emulator: PlexEmulator) -> bool:
-    """Whether the port now drops connections as a starting PMS (it counts them)."""
-    before = emulator.dropped_while_starting
-    fate = await connection_fate(emulator)
-    return fate == "dropped" and emulator.dropped_while_starting > before
 
 
 async def test_reboot_starting(
@@ -1240,210 +633,3 @@ async def test_reboot_starting(
     assert not emulator.rebooting
     assert (await connection_fate(emulator)) == "served"
     assert emulator.restarts == 1
-
-
-async def test_stop_interrupts_starting(session: aiohttp.ClientSession) -> None:
-    """stop() while the port accepts and drops: it returns at once, nothing left."""
-    emulator = PlexEmulator()
-    await emulator.start()
-    rebooting = asyncio.create_task(emulator.reboot(down_for=0, starting_for=30))
-    # Not any drop: a connection caught as the port closes is dropped too.
-    await until(lambda: is_starting(emulator))
-    async with asyncio.timeout(0.5):
-        await emulator.stop()
-        await rebooting
-    assert not emulator.rebooting
-    assert (await connection_fate(emulator)) == "refused"
-
-
-async def test_control_proxy_switches(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """proxy_mode and socket_refuses_transient from another process, validated."""
-    payload = {"proxy_mode": "status_502", "socket_refuses_transient": True}
-    assert (await post(session, emulator, "switches", json=payload))[0] == 204
-    assert emulator.proxy_mode is ProxyMode.STATUS_502
-    assert emulator.socket_refuses_transient
-    state = json.loads((await fetch(session, emulator, "/_emulator/state"))[2])
-    assert (state["proxy_mode"], state["socket_refuses_transient"]) == (
-        "status_502",
-        True,
-    )
-    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await connect(session, emulator)
-    assert caught.value.status == 502
-    bad_payloads = (
-        {"proxy_mode": "nope"},
-        {"proxy_mode": 1},
-        {"proxy_mode": True},
-        {"proxy_mode": ["redirect"]},
-        {"socket_refuses_transient": "yes"},
-        {"socket_refuses_transient": None},
-        # Nothing of a bad request applies, not even its valid part.
-        {"proxy_mode": "redirect", "silent_sockets": 1},
-    )
-    for bad in bad_payloads:
-        assert (await post(session, emulator, "switches", json=bad))[0] == 400, bad
-    assert emulator.proxy_mode is ProxyMode.STATUS_502
-    payload = {"proxy_mode": None, "socket_refuses_transient": False}
-    assert (await post(session, emulator, "switches", json=payload))[0] == 204
-    assert (emulator.proxy_mode, emulator.socket_refuses_transient) == (None, False)
-    state = json.loads((await fetch(session, emulator, "/_emulator/state"))[2])
-    assert (state["proxy_mode"], state["socket_refuses_transient"]) == (None, False)
-    async with connect(session, emulator) as ws:
-        assert not ws.closed
-
-
-async def test_control_drop_sockets(
-    emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """POST /_emulator/drop_sockets drops them and tells how many; junk is a 400."""
-    async with connect(session, emulator) as ws:
-        await emulator.wait_open_sockets(1)
-        for junk in (b"[1]", b'{"x": 1}', b"{", b"\xff"):
-            assert (await post(session, emulator, "drop_sockets", data=junk))[0] == 400
-        assert emulator.open_sockets == 1
-        status, _, body = await post(session, emulator, "drop_sockets")
-        assert (status, json.loads(body)) == (200, {"dropped": 1})
-        assert (await next_message(ws)).type in ENDED_WITHOUT_CLOSE
-    async with asyncio.timeout(TIMEOUT):
-        await emulator.wait_open_sockets(0)
-    status, _, body = await post(session, emulator, "drop_sockets", json={})
-    assert (status, json.loads(body)) == (200, {"dropped": 0})
-    assert emulator.restarts == 0
-
-
-async def test_control_restart_starting_for(
-    hass: HomeAssistant, emulator: PlexEmulator, session: aiohttp.ClientSession
-) -> None:
-    """The restart control takes starting_for too, validated like down_for."""
-    bad_payloads = (
-        {"starting_for": -1},
-        {"starting_for": "1"},
-        {"down_for": 0, "starting_for": True},
-        {"starting_for": None},
-        {"down_for": 1, "starting_for": 1, "x": 1},
-    )
-    for bad in bad_payloads:
-        assert (await post(session, emulator, "restart", json=bad))[0] == 400, bad
-    assert (await post(session, emulator, "restart", data=b"Infinity"))[0] == 400
-    assert emulator.restarts == 0
-    payload = {"down_for": 0, "starting_for": 600}
-    assert (await post(session, emulator, "restart", json=payload))[0] == 204
-    await until(lambda: is_starting(emulator))
-    assert (emulator.restarts, emulator.rebooting) == (1, True)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=601))
-    await until_fate(emulator, "served")
-    assert not emulator.rebooting
-
-
-@pytest.fixture
-def emulator_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """Everything the emulator logs, requests included."""
-    caplog.set_level(logging.DEBUG, logger="tests.plex_emulator")
-    return caplog
-
-
-def emulator_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The emulator's log lines, without other loggers'."""
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name.startswith("tests.plex_emulator")
-    ]
-
-
-async def test_log_records_what_happens(
-    emulator: PlexEmulator,
-    session: aiohttp.ClientSession,
-    emulator_log: pytest.LogCaptureFixture,
-) -> None:
-    """Requests, restarts, reboots, revocations, switches, drops: all logged."""
-    first_owner = emulator.owner_token
-    transient = await issue_token(session, emulator)
-    await fetch(session, emulator, f"/?X-Plex-Token={transient}")
-    async with connect(session, emulator, transient) as ws:
-        await emulator.wait_open_sockets(1)
-        emulator.drop_sockets()
-        await next_message(ws)
-    emulator.restart()
-    await emulator.reboot(down_for=0)
-    second_owner = (json.loads((await post(session, emulator, "revoke"))[2]))[
-        "owner_token"
-    ]
-    switches = {"proxy_mode": "redirect", "allow_without_auth": True}
-    assert (await post(session, emulator, "switches", json=switches))[0] == 204
-    emulator.silence_sockets(True)
-    emulator.socket_refuses_transient = True
-    emulator.socket_refuses_transient = True  # no change: no line
-    emulator.set_fault(Fault.DROP, "/")
-    with pytest.raises(aiohttp.ClientConnectionError):
-        await fetch(session, emulator, "/", second_owner)
-    lines = emulator_lines(emulator_log)
-    for expected in (
-        "GET /security/token?type=&scope= -> 200",
-        "GET /?X-Plex-Token= -> 200",
-        "GET /:/websockets/notifications -> 101",
-        "dropped 1 sockets without a close frame (server up)",
-        "restart: transient tokens forgotten; 0 sockets closed with 1001",
-        "reboot: serving again on 127.0.0.1:" + str(emulator.port),
-        "owner token revoked: the old one no longer works",
-        "switch proxy_mode: redirect",
-        "switch allow_without_auth: True",
-        "switch silent_sockets: True",
-        "switch socket_refuses_transient: True",
-        "fault: drop on /",
-        "GET / -> dropped, no answer",
-    ):
-        assert expected in lines, expected
-    assert lines.count("switch socket_refuses_transient: True") == 1
-    assert not any(line.startswith("POST /_emulator") for line in lines)
-    text = emulator_log.text
-    for token in (first_owner, second_owner, emulator.shared_token, transient):
-        assert token not in text
-
-
-async def test_log_masks_tokens_in_paths(
-    emulator: PlexEmulator,
-    session: aiohttp.ClientSession,
-    emulator_log: pytest.LogCaptureFixture,
-) -> None:
-    """A token in a path, or in a query's name, is masked; line breaks escaped."""
-    # Shorter than a Plex token: only knowing them can mask them.
-    emulator.owner_token, emulator.shared_token = "short-owner", "short-shared"
-    transient = await issue_token(session, emulator)
-    emulator.revoke_owner_token()  # and the old one stays masked
-    for path in (
-        "/library/short-owner/x",
-        "/library/short-shared/x",
-        f"/?{transient}=1",
-        "/a%0aGET%20/forged%20-%3E%20200",
-    ):
-        await fetch(session, emulator, path)
-    lines = emulator_lines(emulator_log)
-    assert lines.count("GET /library/***/x -> 404") == 2
-    assert "GET /?***= -> 401" in lines
-    assert "GET /a\\x0aGET /forged -> 200 -> 404" in lines
-    assert not any(line.startswith("GET /forged") for line in lines)
-    for token in ("short-owner", "short-shared", transient):
-        assert token not in emulator_log.text
-
-
-async def test_command_line_log() -> None:
-    """The CLI's log goes to stderr after the start line: requests, no token."""
-    process, line = await start_cli("--log-level", "debug")
-    try:
-        url = line.split()[4].rstrip(";")
-        async with aiohttp.ClientSession() as session:
-            async with session.get(url + "/?X-Plex-Token=cli-token") as response:
-                assert response.status == 200
-            async with session.post(url + "/_emulator/revoke") as response:
-                new_owner = (await response.json())["owner_token"]
-    finally:
-        log = await stop_cli(process)
-    assert re.search(
-        r"^\S+ \S+ DEBUG GET /\?X-Plex-Token= -> 200$", log, re.MULTILINE
-    ), log
-    assert re.search(r"INFO owner token revoked", log), log
-    assert "cli-token" not in log
-    assert new_owner not in log

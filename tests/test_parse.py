@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 import json
+import unicodedata
 from xml.etree import ElementTree as ET
 
 from hypothesis import given, settings, strategies as st
@@ -193,3 +194,58 @@ def test_any_xml(tag: str, attributes: dict[str, str]) -> None:
     """Any XML element gives a model or a PlexResponseError."""
     element = ET.Element(tag, attributes)
     _check_parse(ET.tostring(element))
+
+
+_LINE_BREAKING = {"Cc", "Zl", "Zp"}
+# Text with control characters among letters: what escapes can carry.
+TEXT_WITH_CONTROLS = st.text(
+    st.characters(categories=["Cc", "Zl", "Zp"]) | st.characters(categories=["L"]),
+    min_size=1,
+    max_size=30,
+)
+
+
+def _without_controls(text: str) -> bool:
+    return not any(unicodedata.category(char) in _LINE_BREAKING for char in text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_WITH_CONTROLS)
+def test_json_escapes_carry_no_controls(text: str) -> None:
+    r"""`\u001b`, `\n`, `\u0085` in JSON strings, nested too, end up as spaces."""
+    body = json.dumps(
+        {
+            "MediaContainer": {
+                "friendlyName": text,
+                "machineIdentifier": "abc",
+                "version": text,
+                "Metadata": [{"title": text, "Media": [{"x": [text]}]}],
+            }
+        }
+    ).encode()
+
+    container = parse_media_container(body)
+
+    assert _without_controls(str(container["friendlyName"]))
+    assert _without_controls(json.dumps(container, ensure_ascii=False))
+    with contextlib.suppress(PlexResponseError):  # only controls: a blank name
+        info = ServerInfo.from_container(container)
+        assert _without_controls(info.friendly_name + info.version)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_WITH_CONTROLS)
+def test_xml_references_carry_no_controls(text: str) -> None:
+    """`&#10;`, `&#127;`, `&#133;` in XML attributes end up as spaces.
+
+    References to characters XML forbids (ESC, NUL) are malformed XML.
+    """
+    references = "".join(f"&#{ord(char)};" for char in text)
+    body = f'<MediaContainer friendlyName="{references}" version="1"/>'.encode()
+
+    try:
+        container = parse_media_container(body)
+    except PlexResponseError:
+        assert any(ord(char) < 0x20 and char not in "\t\n\r" for char in text)
+        return
+    assert _without_controls(str(container["friendlyName"]))

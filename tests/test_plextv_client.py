@@ -131,6 +131,20 @@ async def test_owned_servers_only(
     assert plextv.urls_containing(plextv.account_token) == []
 
 
+async def test_escaped_controls_in_resources(
+    session: aiohttp.ClientSession, plextv: PlexTV
+) -> None:
+    """plex.tv's JSON escapes (ESC, line feed, C1) reach no server's name."""
+    resource = plextv.add_server("Evil\x1b[2J\nPlex\x85\u2028")
+    resource.platform = "Linux\x7f"
+    client = client_for(session, plextv.url)
+
+    [server] = await client.owned_servers(plextv.account_token)
+
+    assert server.name == "Evil [2J Plex  "
+    assert server.platform == "Linux "
+
+
 async def test_refused_token(session: aiohttp.ClientSession, plextv: PlexTV) -> None:
     """A revoked account token, and one that cannot even be sent."""
     client = client_for(session, plextv.url)

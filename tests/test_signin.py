@@ -38,7 +38,7 @@ from homeassistant.helpers.http import current_request
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 
-from .helpers import call_action, start_manual_flow, wait_until
+from .helpers import call_action, flow_moves_on, start_manual_flow
 from .hostile import HostileServer, response
 from .plex_emulator import PlexEmulator
 from .plex_emulator.plextv import Connection, PlexTV
@@ -212,7 +212,8 @@ async def test_sign_in_over_https(
     [pin] = plextv.pins
     assert pin.strong
     assert pin.headers["X-Plex-Product"] == "Home Assistant"
-    assert pin.headers["X-Plex-Device-Name"] == hass.config.location_name
+    # Listed under Authorized Devices as this Home Assistant, not as "test home".
+    assert pin.headers["X-Plex-Device-Name"] == "Home Assistant (test home)"
     # The Origin rule: the PIN made with the browser's origin, the page sending
     # the browser back there (not to Home Assistant's internal URL).
     assert pin.origin == BROWSER
@@ -629,12 +630,9 @@ async def test_allowed_without_coming_back(
     plextv.fail_with = 500
     path = f"/api/v2/pins/{plextv.pins[0].id}"
     await plextv.wait_for_request(path)
-    plextv.fail_with = None
-    plextv.approve(plextv.pins[0].code)
-
-    await wait_until(
-        lambda: hass.config_entries.flow.async_get(flow_id)["step_id"] != "obtain_token"
-    )
+    async with flow_moves_on(hass, flow_id):  # the poller's next ask sees it
+        plextv.fail_with = None
+        plextv.approve(plextv.pins[0].code)
     result = await over_plain_http(
         hass, await hass.config_entries.flow.async_configure(flow_id)
     )
@@ -674,14 +672,23 @@ async def test_server_refuses_the_token(
     assert hass.config_entries.async_entries(DOMAIN) == []
 
 
-async def test_reauth_by_sign_in_server_away(
+@pytest.mark.parametrize(
+    ("other_server", "reason"),
+    [(False, "sign_in_unreachable"), (True, "server_changed")],
+)
+async def test_reauth_by_sign_in_server_not_there(
     hass: HomeAssistant,
     plextv: PlexTV,
     emulator: PlexEmulator,
     init_integration: MockConfigEntry,
     hass_client_no_auth: ClientSessionGenerator,
+    other_server: bool,
+    reason: str,
 ) -> None:
-    """Re-authenticating while the entry's server is away keeps the old token."""
+    """The entry's server away, or another server at its address: no token sent.
+
+    The old token is kept, and plex.tv's token goes nowhere.
+    """
     list_server(plextv, emulator)
     old = init_integration.data[CONF_TOKEN]
     menu = await init_integration.start_reauth_flow(hass)
@@ -689,12 +696,17 @@ async def test_reauth_by_sign_in_server_away(
         menu["flow_id"], {"next_step_id": "sign_in"}
     )
     plextv.approve(plextv.pins[0].code)
-    await emulator.stop()
+    tokens = emulator.token_requests()
+    if other_server:
+        emulator.machine_identifier = "a-different-server"
+    else:
+        await emulator.stop()
 
     result = await come_back(hass, hass_client_no_auth, result["flow_id"])
 
-    assert result["reason"] == "sign_in_unreachable"
+    assert result["reason"] == reason
     assert init_integration.data[CONF_TOKEN] == old
+    assert emulator.token_requests() == tokens
 
 
 async def test_pin_never_confirmed(hass: HomeAssistant, plextv: PlexTV) -> None:
@@ -703,11 +715,9 @@ async def test_pin_never_confirmed(hass: HomeAssistant, plextv: PlexTV) -> None:
     result = await start_sign_in(hass)
     flow_id = result["flow_id"]
     await plextv.wait_for_request(f"/api/v2/pins/{plextv.pins[0].id}")
-    plextv.fail_with = 500
 
-    await wait_until(
-        lambda: hass.config_entries.flow.async_get(flow_id)["step_id"] != "obtain_token"
-    )
+    async with flow_moves_on(hass, flow_id):  # at the PIN's end, by itself
+        plextv.fail_with = 500
     result = await hass.config_entries.flow.async_configure(flow_id)
 
     assert result["reason"] == "sign_in_failed"

@@ -212,5 +212,5 @@ async def test_location_name_that_cannot_be_a_header(
 
     assert config_entry.state is ConfigEntryState.LOADED
     headers = emulator.requests[0].headers
-    assert headers["X-Plex-Device-Name"] == "Home X-Injected: yes"
+    assert headers["X-Plex-Device-Name"] == "Home Assistant (Home X-Injected: yes)"
     assert "X-Injected" not in headers

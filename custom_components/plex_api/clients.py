@@ -22,6 +22,7 @@ from .const import DOMAIN, PLEX_TV_URL_ENV, REQUEST_TIMEOUT
 from .plex import APP_PLEX_TV, PLEX_TV, ClientInfo, PlexClient, PlexTVClient
 
 _PLATFORM_KEY: HassKey[tuple[str, str, str]] = HassKey(f"{DOMAIN}_platform")
+_PRODUCT = "Home Assistant"
 
 
 @singleton(_PLATFORM_KEY, async_=True)
@@ -35,17 +36,30 @@ async def _async_platform(hass: HomeAssistant) -> tuple[str, str, str]:
     )
 
 
+def device_name(location_name: str) -> str:
+    """How Plex lists this Home Assistant under Authorized Devices.
+
+    The location name alone ("Home") says nothing there; core's Plex sends
+    "Home Assistant" alone, which does not tell two instances apart. So both:
+    "Home Assistant (Home)".
+    """
+    location = " ".join(location_name.split())
+    if not location or location == _PRODUCT:
+        return _PRODUCT
+    return f"{_PRODUCT} ({location})"
+
+
 async def async_client_info(hass: HomeAssistant) -> ClientInfo:
     """Describe this Home Assistant to Plex with the X-Plex-* client headers."""
     platform, platform_version, device = await _async_platform(hass)
     return ClientInfo(
-        product="Home Assistant",
+        product=_PRODUCT,
         version=ha_const.__version__,
         client_identifier=await instance_id.async_get(hass),
         platform=platform,
         platform_version=platform_version,
         device=device,
-        device_name=hass.config.location_name,
+        device_name=device_name(hass.config.location_name),
     )
 
 

@@ -1,13 +1,15 @@
 """Config flow: sign in with Plex or enter a server, discovery, reauth, reconfigure.
 
-Every step proves its input with one function, `_async_check` (mealie's
-`check_connection` shape): `/identity` first, a check of which server that is
-(which may abort), and only then the token.
+Every step proves its input in core's Platinum shape (mealie's
+`check_connection`): one function asks `/identity` (no token) and returns the
+form's errors and the server's machine identifier; the step itself then decides
+whether that is the server it wants (unique id, the entry's server); only then
+is the token proven, by a transient token from that server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, override
 
@@ -36,6 +38,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.helpers.typing import UNDEFINED, UndefinedType
 
 from .clients import async_create_client
 from .connection import (
@@ -77,16 +80,15 @@ from .view import WAITING_STEP, async_resume
 _SERVICE_SUFFIX = "._plexmediasvr"
 # Where "by hand" leads from the offline menu, for each way a flow started.
 _BY_HAND = {SOURCE_REAUTH: "reauth_confirm", SOURCE_ZEROCONF: "zeroconf_token"}
-type IdentityCheck = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
-class Proof:
-    """What a submitted form proved: the data to store, or the form's errors."""
+class Checked:
+    """What `/identity` said about the input: the data to use, errors or the server."""
 
     data: dict[str, Any]
     errors: dict[str, str]
-    title: str = ""  # the server's name, when a token proved it
+    machine_identifier: str = ""
 
 
 class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -99,7 +101,8 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
     _sign_in: PlexSignIn | None = None
     _account_token: str
     _servers: dict[str, PlexResource]
-    _pending: tuple[str, dict[str, Any], str]  # name, data with token, server id
+    _pending: tuple[str, dict[str, Any]]  # the server's name, data with token
+    _moving: tuple[str, dict[str, Any], str]  # entry id, new address, server found
 
     @staticmethod
     @callback
@@ -110,19 +113,10 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # --- what every step shares ------------------------------------------------
 
-    async def _async_check(
-        self,
-        user_input: Mapping[str, Any],
-        check_identity: IdentityCheck,
-        *,
-        with_token: bool = True,
-    ) -> Proof:
-        """Normalise and prove the input against the server.
+    async def _async_check_connection(self, user_input: Mapping[str, Any]) -> Checked:
+        """Normalise the input and ask `/identity` there (no token is sent).
 
-        `check_identity` gets the machine identifier from `/identity` before the
-        token is sent anywhere, and may abort the flow. With `with_token`, a
-        transient token proves the owner token too; without (reconfigure), no
-        token is sent: the running entry keeps its token if the server accepts it.
+        The form's errors, or the machine identifier of the server that answers.
         """
         try:
             data = {
@@ -130,24 +124,34 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_TOKEN: normalize_token(user_input[CONF_TOKEN]),
             }
         except InvalidInputError as err:
-            return Proof(dict(user_input), {err.field: err.error})
+            return Checked(dict(user_input), {err.field: err.error})
         try:
             client = await async_create_client(self.hass, data)
             identity = await client.identity()
-            await check_identity(identity.machine_identifier)
-            if not with_token:
-                return Proof(data, {})
-            server, _ = await client.verified_transient_token(
-                identity.machine_identifier
-            )
         except PlexError as err:
-            return Proof(data, {"base": error_key(err)})
-        except AbortFlow:
-            raise
+            return Checked(data, {"base": error_key(err)})
         except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
             LOGGER.exception("Unexpected error while checking the Plex server")
-            return Proof(data, {"base": "unknown"})
-        return Proof(data, {}, server.friendly_name)
+            return Checked(data, {"base": "unknown"})
+        return Checked(data, {}, identity.machine_identifier)
+
+    async def _async_prove_token(
+        self, data: Mapping[str, Any], machine_identifier: str
+    ) -> tuple[dict[str, str], str]:
+        """Prove the owner token with a transient token of that server only.
+
+        The form's errors, or the server's name. `/identity` is asked again
+        right before the token goes out (the trust boundary of the client).
+        """
+        try:
+            client = await async_create_client(self.hass, data)
+            server, _ = await client.verified_transient_token(machine_identifier)
+        except PlexError as err:
+            return {"base": error_key(err)}, ""
+        except Exception:  # noqa: BLE001 - the form must show 'unknown', not crash
+            LOGGER.exception("Unexpected error while checking the Plex server")
+            return {"base": "unknown"}, ""
+        return {}, server.friendly_name
 
     async def _async_identify(self, address: Mapping[str, Any]) -> str | None:
         """The machine identifier `/identity` gives at an address, or None."""
@@ -159,35 +163,28 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             return None
         return identity.machine_identifier
 
-    async def _new_server(self, machine_identifier: str) -> None:
-        """A server that is already set up aborts before any token is sent."""
-        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
-        self._abort_if_unique_id_configured()
-
-    async def _same_server(self, machine_identifier: str) -> None:
-        """Reauth and reconfigure: the entry's server, or the token is not sent."""
-        await self.async_set_unique_id(machine_identifier, raise_on_progress=False)
-        self._abort_if_unique_id_mismatch(reason="wrong_server")
-
-    async def _chosen_server(self, machine_identifier: str) -> None:
-        """The server chosen before (signed in, discovered), or no token goes out.
-
-        Asked right before the token is sent: the address may answer as
-        another server by now (plain HTTP proves nothing for long).
-        """
-        if machine_identifier != self.unique_id:
-            raise AbortFlow("server_changed")
-        self._abort_if_unique_id_configured()
-
     def _async_update(
-        self, entry: ConfigEntry, updates: dict[str, Any]
+        self,
+        entry: ConfigEntry,
+        updates: dict[str, Any],
+        reason: str | UndefinedType = UNDEFINED,
     ) -> ConfigFlowResult:
         """Store the change and reload, even if nothing changed.
 
         A reauth that stores the same token must still bring the entry back;
         a reload also cannot race an unload, as an in-place change could.
         """
-        return self.async_update_reload_and_abort(entry, data_updates=updates)
+        return self.async_update_reload_and_abort(
+            entry, data_updates=updates, reason=reason
+        )
+
+    def _other_server(
+        self, checked: Checked, entry: ConfigEntry
+    ) -> dict[str, str] | None:
+        """Placeholders naming the server found, if it is not the entry's."""
+        if checked.machine_identifier == entry.unique_id:
+            return None
+        return {"found": markdown_text(checked.machine_identifier)}
 
     # --- the first menu and the manual form --------------------------------------
 
@@ -204,16 +201,27 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the server and the owner token, and prove them."""
         errors: dict[str, str] = {}
         placeholders = dict(PLACEHOLDERS)
+        values: dict[str, Any] | None = None
         if user_input is not None:
-            proof = await self._async_check(flat_input(user_input), self._new_server)
-            if not (errors := proof.errors):
-                return self.async_create_entry(title=proof.title, data=proof.data)
-            placeholders = error_placeholders(proof.data)
+            checked = await self._async_check_connection(flat_input(user_input))
+            if not (errors := checked.errors):
+                await self.async_set_unique_id(
+                    checked.machine_identifier, raise_on_progress=False
+                )
+                self._abort_if_unique_id_configured()
+                errors, title = await self._async_prove_token(
+                    checked.data, checked.machine_identifier
+                )
+                if not errors:
+                    return self.async_create_entry(title=title, data=checked.data)
+            placeholders = error_placeholders(checked.data)
+            # What was used, as fields: a pasted URL's port and HTTPS shown.
+            values = form_values(checked.data)
             if errors.get("base") == "invalid_auth":  # only a refused token goes
-                user_input = {k: v for k, v in user_input.items() if k != CONF_TOKEN}
+                values.pop(CONF_TOKEN, None)
         return self.async_show_form(
             step_id="manual",
-            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
+            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, values),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -279,7 +287,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The account's own servers (only the expected one, if any); one is taken."""
-        if not hasattr(self, "_servers") and (stop := await self._async_list_servers()):
+        if user_input is None and (stop := await self._async_list_servers()):
             return stop
         if len(self._servers) == 1:
             return await self._async_use(next(iter(self._servers.values())))
@@ -340,11 +348,21 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         if self.source == SOURCE_REAUTH:
             entry = self._get_reauth_entry()
             data = {**entry.data, CONF_TOKEN: server.access_token}
-            proof = await self._async_check(data, self._same_server)
-            if proof.errors:
-                return self._abort_unproved(proof.errors, placeholders)
+            checked = await self._async_check_connection(data)
+            errors = checked.errors
+            if not errors and self._other_server(checked, entry):
+                return self.async_abort(reason="server_changed")
+            if not errors:
+                errors, _ = await self._async_prove_token(
+                    checked.data, checked.machine_identifier
+                )
+            if errors:
+                return self._abort_unproved(errors, placeholders)
             return self._async_update(entry, {CONF_TOKEN: server.access_token})
-        await self._new_server(server.machine_identifier)
+        await self.async_set_unique_id(
+            server.machine_identifier, raise_on_progress=False
+        )
+        self._abort_if_unique_id_configured()
         address = await async_best_address(
             address_candidates(server), server.machine_identifier, self._async_probe
         )
@@ -353,7 +371,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
                 reason="sign_in_unreachable", description_placeholders=placeholders
             )
         data = {**address_data(address), CONF_TOKEN: server.access_token}
-        self._pending = (server.name, data, server.machine_identifier)
+        self._pending = (server.name, data)
         if not address.ssl:
             return await self.async_step_plain_http()
         return await self._async_create()
@@ -372,7 +390,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         if user_input is not None:
             return await self._async_create()
-        name, data, _ = self._pending
+        name, data = self._pending
         return self.async_show_form(
             step_id="plain_http",
             description_placeholders={
@@ -383,17 +401,34 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_create(self) -> ConfigFlowResult:
         """Prove the token at the chosen address, still that server, then create."""
-        name, data, _ = self._pending
-        proof = await self._async_check(data, self._chosen_server)
-        if proof.errors:
-            return self._abort_unproved(proof.errors, {"name": markdown_text(name)})
+        name, data = self._pending
+        errors, title = await self._async_prove_chosen(data)
+        if errors:
+            return self._abort_unproved(errors, {"name": markdown_text(name)})
         LOGGER.info(
             "Signed in with Plex: %s is reached at %s (%s)",
             printable(name),
             base_url(data),
             "HTTPS, certificate checked" if data[CONF_SSL] else "plain HTTP",
         )
-        return self.async_create_entry(title=proof.title or name, data=proof.data)
+        return self.async_create_entry(title=title or name, data=data)
+
+    async def _async_prove_chosen(
+        self, data: dict[str, Any]
+    ) -> tuple[dict[str, str], str]:
+        """Prove the token at the address chosen before (signed in, discovered).
+
+        Asked right before the token is sent: the address may answer as
+        another server by now (plain HTTP proves nothing for long), or the
+        server may have been set up meanwhile.
+        """
+        checked = await self._async_check_connection(data)
+        if checked.errors:
+            return checked.errors, ""
+        if checked.machine_identifier != self.unique_id:
+            raise AbortFlow("server_changed")
+        self._abort_if_unique_id_configured()
+        return await self._async_prove_token(data, checked.machine_identifier)
 
     def _abort_unproved(
         self, errors: dict[str, str], placeholders: dict[str, str]
@@ -432,13 +467,21 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask only for the new token; the server must stay the same."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
+        found: dict[str, str] = {}
         if user_input is not None:
-            proof = await self._async_check(
-                {**entry.data, **user_input}, self._same_server
-            )
-            if not proof.errors:
-                return self._async_update(entry, {CONF_TOKEN: proof.data[CONF_TOKEN]})
-            errors = token_form_errors(proof.errors, "cannot_reach_reauth")
+            checked = await self._async_check_connection({**entry.data, **user_input})
+            errors = checked.errors
+            if not errors and (other := self._other_server(checked, entry)):
+                errors, found = {"base": "other_server"}, other
+            if not errors:
+                errors, _ = await self._async_prove_token(
+                    checked.data, checked.machine_identifier
+                )
+                if not errors:
+                    return self._async_update(
+                        entry, {CONF_TOKEN: checked.data[CONF_TOKEN]}
+                    )
+            errors = token_form_errors(errors, "cannot_reach_reauth")
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=TOKEN_SCHEMA,
@@ -446,6 +489,8 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={
                 **error_placeholders(entry.data),
                 "name": markdown_text(entry.title),
+                "found": "",
+                **found,
             },
         )
 
@@ -455,25 +500,30 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change how the server is reached; it must stay the same server."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
-        values = form_values(entry.data)
+        found: dict[str, str] = {}
+        data: Mapping[str, Any] = entry.data
         if user_input is not None:
-            proof = await self._async_check(
-                {**entry.data, **flat_input(user_input)},
-                self._same_server,
-                with_token=False,
+            # No token is sent here: the reloaded entry proves it at the new
+            # address, right after its own `/identity`.
+            checked = await self._async_check_connection(
+                {**entry.data, **flat_input(user_input)}
             )
-            if not (errors := proof.errors):
-                return self._async_update(entry, proof.data)
-            values = user_input
+            data, errors = checked.data, checked.errors
+            if not errors and (other := self._other_server(checked, entry)):
+                errors, found = {"base": "other_server"}, other
+            if not errors:
+                return self._async_update(entry, checked.data)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                address_schema(bool(entry.data[CONF_SSL])), values
+                address_schema(bool(entry.data[CONF_SSL])), form_values(data)
             ),
             errors=errors,
             description_placeholders={
-                **error_placeholders({**entry.data, **flat_input(values)}),
+                **error_placeholders(data),
                 "name": markdown_text(entry.title),
+                "found": "",
+                **found,
             },
         )
 
@@ -499,8 +549,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             machine_identifier, raise_on_progress=False
         )
         if entry is not None:
-            updates = await self._async_moved(entry, address)
-            self._abort_if_unique_id_configured(updates=updates, reload_on_update=True)
+            return await self._async_known_server(entry, address)
         await self.async_set_unique_id(machine_identifier)
         self._discovered = address
         self._discovered_name = printable(
@@ -535,7 +584,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors = {err.field: err.error}
             else:
                 data = {**self._discovered, CONF_TOKEN: token}
-                self._pending = (self._discovered_name, data, str(self.unique_id))
+                self._pending = (self._discovered_name, data)
                 return await self.async_step_zeroconf_plain_http()
         return self._token_form(errors)
 
@@ -548,13 +597,13 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
                 step_id="zeroconf_plain_http",
                 description_placeholders=self._discovered_placeholders(),
             )
-        _, data, _ = self._pending
-        proof = await self._async_check(data, self._chosen_server)
-        if proof.errors:
+        _, data = self._pending
+        errors, title = await self._async_prove_chosen(data)
+        if errors:
             return self._token_form(
-                token_form_errors(proof.errors, "cannot_reach_discovered")
+                token_form_errors(errors, "cannot_reach_discovered")
             )
-        return self.async_create_entry(title=proof.title, data=proof.data)
+        return self.async_create_entry(title=title, data=data)
 
     def _token_form(self, errors: dict[str, str]) -> ConfigFlowResult:
         """The discovered server's token form, with errors if any."""
@@ -575,21 +624,54 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
             "address": str(base_url(self._discovered)),
         }
 
-    async def _async_moved(
-        self, entry: ConfigEntry, address: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        """The announced address for a known server's entry, if it must move.
+    async def _async_known_server(
+        self, entry: ConfigEntry, address: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """A configured server announced itself: offer its address only if needed.
 
-        Only when the entry's own address no longer answers as its server: an
-        announcement alone (anyone on the LAN can make one) never moves an
-        entry away from a server that still answers, and a server announcing
-        several addresses does not make its entry flap between them.
+        `/identity` is public, so anything can copy it: while the entry's own
+        address merely does not answer (a restart, a sleeping NAS) an
+        announcement changes nothing. Only when that address answers as
+        another server (DHCP gave it away) is the announced address offered,
+        and used after the user confirms it. A hostname or a checked
+        certificate was chosen on purpose and is never replaced.
         """
-        if not follows_discovery(entry.data):
-            return None
-        if await self._async_identify(entry.data) == entry.unique_id:
-            return None
-        return {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
+        if follows_discovery(entry.data):
+            found = await self._async_identify(entry.data)
+            if found is not None and found != entry.unique_id:
+                await self.async_set_unique_id(entry.unique_id)  # one offer at once
+                self._moving = (entry.entry_id, address, found)
+                self.context["title_placeholders"] = {"name": printable(entry.title)}
+                return await self.async_step_zeroconf_move()
+        return self.async_abort(reason="already_configured")
+
+    async def async_step_zeroconf_move(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask before moving the entry; then `/identity` at the new address again.
+
+        No token goes to the new address before the user confirmed it and it
+        named the entry's server once more; the reloaded entry then sends it.
+        """
+        entry_id, address, found = self._moving
+        entry = self.hass.config_entries.async_get_entry(entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is None:
+            return self.async_show_form(
+                step_id="zeroconf_move",
+                data_schema=probatio.Schema({}),
+                description_placeholders={
+                    "name": markdown_text(entry.title),
+                    "old": str(base_url(entry.data)),
+                    "new": str(base_url({**entry.data, **address})),
+                    "found": markdown_text(found),
+                },
+            )
+        moved = {CONF_HOST: address[CONF_HOST], CONF_PORT: address[CONF_PORT]}
+        if await self._async_identify({**entry.data, **moved}) != entry.unique_id:
+            return self.async_abort(reason="server_changed")
+        return self._async_update(entry, moved, reason="address_updated")
 
 
 def _label(server: PlexResource) -> str:

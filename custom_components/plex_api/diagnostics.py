@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_TOKEN
 from homeassistant.core import HomeAssistant
@@ -27,6 +27,8 @@ async def async_get_config_entry_diagnostics(
 
     An entry whose setup is retrying has no coordinator yet: that is exactly
     when a user wants diagnostics, so its state and last error are enough.
+    Besides the token fields, any value holding a token is redacted: a server
+    or proxy may echo the X-Plex-Token header back, as its name for example.
     """
     diagnostics: dict[str, Any] = {
         "entry": {
@@ -36,9 +38,25 @@ async def async_get_config_entry_diagnostics(
             "reason": entry.reason,
         }
     }
+    tokens = {str(entry.data.get(CONF_TOKEN, ""))}
     if entry.state is ConfigEntryState.LOADED:
         diagnostics.update(_coordinator_diagnostics(entry.runtime_data))
-    return diagnostics
+        tokens.add(entry.runtime_data.data.token.token)
+    return {
+        key: _without_tokens(value, tokens - {""}) for key, value in diagnostics.items()
+    }
+
+
+def _without_tokens(value: Any, tokens: set[str]) -> Any:
+    """`value` with every string that holds one of `tokens` redacted.
+
+    The diagnostics are nested dicts of scalars (no lists).
+    """
+    if isinstance(value, dict):
+        return {key: _without_tokens(item, tokens) for key, item in value.items()}
+    if isinstance(value, str) and any(token in value for token in tokens):
+        return REDACTED
+    return value
 
 
 def _coordinator_diagnostics(coordinator: PlexApiCoordinator) -> dict[str, Any]:

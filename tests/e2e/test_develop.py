@@ -1,15 +1,18 @@
-"""scripts/develop as a developer uses it: a restart from Home Assistant, then stop.
+"""scripts/develop as a developer uses it: sign in, a restart, then stop.
 
 The real script runs in a session of its own, on a temporary configuration
-directory and free ports. Home Assistant's restart action (what Settings > Restart
-calls) must bring Home Assistant back while the Plex emulator keeps running, and
-SIGTERM must stop both and leave no process behind.
+directory and free ports, with its second server. Sign in with Plex must work
+against the plex.tv stand-in it starts (which lists both emulators); Home
+Assistant's restart action (what Settings > Restart calls) must bring Home
+Assistant back while the emulators and the stand-in keep running, and SIGTERM
+must stop them all and leave no process behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import json
 import os
 from pathlib import Path
 import re
@@ -19,9 +22,11 @@ import signal
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
+from yarl import URL
 
 from .harness import (
     LOOPBACK,
@@ -79,6 +84,14 @@ def refuses(port: int) -> bool:
         return sock.connect_ex((LOOPBACK, port)) != 0
 
 
+def answers(client: httpx.Client) -> bool | None:
+    """Whether the emulator answers `/identity` again."""
+    try:
+        return client.get("/identity").status_code == 200 or None
+    except httpx.TransportError:
+        return None
+
+
 class Develop(Hass):
     """scripts/develop, seen as the Home Assistant that it runs.
 
@@ -95,12 +108,19 @@ class Develop(Hass):
         self.config_dir = workdir / "config"
         self.config_dir.mkdir()  # the script copies configuration.yaml into it
         self.port = free_port()
+        taken = {self.port}
         self.plex_port = free_port()
-        while self.plex_port == self.port:
+        # The second server listens on the emulator's port + 1.
+        while {self.plex_port, self.plex_port + 1} & taken:
             self.plex_port = free_port()
+        taken |= {self.plex_port, self.plex_port + 1}
+        self.plextv_port = free_port()
+        while self.plextv_port in taken:
+            self.plextv_port = free_port()
         self.output = workdir / "develop.log"
-        command = [str(SCRIPT), "--config", str(self.config_dir)]
+        command = [str(SCRIPT), "--config", str(self.config_dir), "--second-server"]
         command += ["--plex-port", str(self.plex_port), "--ha-port", str(self.port)]
+        command += ["--plextv-port", str(self.plextv_port)]
         with self.output.open("wb") as sink:
             self.process = subprocess.Popen(  # noqa: S603 - our own script
                 command,
@@ -117,6 +137,9 @@ class Develop(Hass):
         self.plex = httpx.Client(
             base_url=f"http://{LOOPBACK}:{self.plex_port}", timeout=REQUEST_TIMEOUT
         )
+        self.plextv = httpx.Client(
+            base_url=f"http://{LOOPBACK}:{self.plextv_port}", timeout=REQUEST_TIMEOUT
+        )
         try:
             self.wait_until_ready("Home Assistant's HTTP server", self._http_up)
         except BaseException:
@@ -127,7 +150,11 @@ class Develop(Hass):
         """The pids of the script's children, by name."""
         found = {}
         for pid, args in session_processes(self.process.pid).items():
-            if "tests.plex_emulator" in args:
+            if "tests.plex_emulator.plextv" in args:
+                found["plextv"] = pid
+            elif "--machine-identifier" in args:
+                found["second"] = pid
+            elif "tests.plex_emulator" in args:
                 found["emulator"] = pid
             elif "hass" in args and "--skip-pip" in args:
                 found["hass"] = pid
@@ -152,6 +179,7 @@ class Develop(Hass):
     def close(self) -> int:
         """Stop the script if it still runs; kill whatever it left behind."""
         self.plex.close()
+        self.plextv.close()
         try:
             return super().close()
         finally:
@@ -162,6 +190,56 @@ class Develop(Hass):
         for pid in session_processes(self.process.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def sign_in(develop: Develop, api: Session) -> dict[str, Any]:
+    """Sign in with Plex through the REST API, as the frontend and the popup do.
+
+    Allow on the stand-in's page, choose the first server among the two, confirm
+    plain HTTP: the flow's result.
+    """
+    headers = {
+        "Authorization": f"Bearer {api.access_token}",
+        "HA-Frontend-Base": develop.url,  # the browser's own address
+    }
+    flows = "/api/config/config_entries/flow"
+    menu = api.http.post(flows, headers=headers, json={"handler": "plex_api"}).json()
+    step = api.http.post(
+        f"{flows}/{menu['flow_id']}", headers=headers, json={"next_step_id": "sign_in"}
+    ).json()
+    assert step["type"] == "external", step
+    page = URL(step["url"])
+    assert page.port == develop.plextv_port
+    fragment = URL(f"/?{page.fragment.removeprefix('?')}").query
+    allowed = develop.plextv.post(
+        "/auth/approve",
+        content=json.dumps(
+            {
+                "code": fragment["code"],
+                "clientID": fragment["clientID"],
+                "forwardUrl": fragment.get("forwardUrl"),
+            }
+        ),
+    )
+    assert allowed.status_code == 204, allowed.text
+
+    def moved_on() -> dict[str, Any] | None:
+        """Where the flow is, as the popup's return asks (plex.tv asked at most 1/s)."""
+        current = api.request("GET", f"{flows}/{menu['flow_id']}")
+        return None if current["type"] in ("external", "external_done") else current
+
+    step = wait_for("plex.tv's answer", moved_on, START_TIMEOUT)
+    assert step["step_id"] == "pick_server", step
+    [choice] = step["data_schema"]
+    labels = {
+        option["label"]: option["value"]
+        for option in choice["selector"]["select"]["options"]
+    }
+    assert len(labels) == 2, labels
+    [first] = [value for label, value in labels.items() if "Second" not in label]
+    step = api.request("POST", f"{flows}/{menu['flow_id']}", json={"server": first})
+    assert step.get("step_id") == "plain_http", step
+    return dict(api.request("POST", f"{flows}/{menu['flow_id']}", json={}))
 
 
 @pytest.fixture
@@ -189,12 +267,26 @@ def test_restart_then_stop(develop: Develop) -> None:
     restarted = develop.plex.post(words[3], content=words[5])
     assert restarted.status_code == 204
 
+    # The second server is another one; the stand-in lists both as owned.
+    second = httpx.get(
+        f"http://{LOOPBACK}:{develop.plex_port + 1}/identity",
+        headers={"Accept": "application/json"},
+        timeout=REQUEST_TIMEOUT,
+    ).json()["MediaContainer"]
+    assert second["machineIdentifier"] == "develop-second-server"
+
     api = develop.onboard()
     # history: and logbook: are loaded, offline.
     api.request("GET", f"/api/history/period?filter_entity_id={BACKUP}")
     api.request("GET", "/api/logbook")
+    # Sign in with Plex works against the stand-in the script started, once the
+    # emulator is back from the restart above.
+    wait_for("the emulator back", lambda: answers(develop.plex), START_TIMEOUT)
+    created = sign_in(develop, api)
+    assert created["type"] == "create_entry", created
+    assert created["title"] == "Living Room Plex"
     before = develop.processes()
-    assert before.keys() == {"emulator", "hass"}
+    assert before.keys() == {"emulator", "second", "plextv", "hass"}
 
     # Settings > Restart: hass exits with 100, and the script starts it again.
     api.request("POST", "/api/services/homeassistant/restart", json={})
@@ -202,6 +294,7 @@ def test_restart_then_stop(develop: Develop) -> None:
     wait_for("Home Assistant back", lambda: develop.running(api), START_TIMEOUT)
     after = develop.processes()
     assert after["emulator"] == before["emulator"]
+    assert after["plextv"] == before["plextv"]
     assert after["hass"] != before["hass"]
     assert develop.plex.get("/identity").status_code == 200
     assert develop.text().count(RESTARTING) == 1
@@ -210,6 +303,8 @@ def test_restart_then_stop(develop: Develop) -> None:
     assert develop.stop(STOP_TIMEOUT) == 128 + signal.SIGTERM
     assert refuses(develop.port)
     assert refuses(develop.plex_port)
+    assert refuses(develop.plex_port + 1)
+    assert refuses(develop.plextv_port)
     assert session_processes(develop.process.pid) == {}
     with pytest.raises(ProcessLookupError):
         os.killpg(develop.process.pid, 0)

@@ -1,7 +1,8 @@
 """Run the Plex emulator as a standalone server, for manual and end-to-end tests.
 
 Usage: python -m tests.plex_emulator [--host H] [--port P] [--token T] [--https]
-[--name NAME] [--allow-without-auth] [--refuse-websockets] [--log-level L].
+[--name NAME] [--machine-identifier ID] [--allow-without-auth]
+[--refuse-websockets] [--log-level L].
 The first line on stdout tells the URL and the owner token; after it, the log
 (restarts, revocations, switches, drops; with debug every request) goes to
 stderr, never with a token. The /_emulator/ control endpoints (restart, revoke,
@@ -29,6 +30,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token", help="owner token (default: a random one)")
     parser.add_argument("--https", action="store_true", help="serve self-signed TLS")
     parser.add_argument("--name", help="friendly name of the server")
+    parser.add_argument(
+        "--machine-identifier",
+        help="another server's identity, for a second emulator (discovery, the "
+        "wrong-server repair)",
+    )
     parser.add_argument(
         "--allow-without-auth",
         action="store_true",
@@ -65,6 +71,8 @@ def _emulator(args: argparse.Namespace) -> PlexEmulator:
     emulator = PlexEmulator(owner_token=args.token, https=args.https)
     if args.name:
         emulator.friendly_name = args.name
+    if args.machine_identifier:
+        emulator.machine_identifier = args.machine_identifier
     emulator.allow_without_auth = args.allow_without_auth
     emulator.refuse_websockets = args.refuse_websockets
     return emulator

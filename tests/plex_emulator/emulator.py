@@ -284,6 +284,9 @@ class PlexEmulator:
         self.claimed = claimed
         self.https = https
         self.xml_only = False  # answer XML even when JSON is asked for
+        # A hostile server or proxy echoing the caller's X-Plex-Token as its
+        # friendlyName (the red team's case in issue 25: diagnostics leaked it).
+        self.echo_token_as_name = False
         # Where ProxyMode.REDIRECT points; None: our own URL, with https. Not
         # logged: a test may put anything in it.
         self.redirect_location: str | None = None
@@ -547,7 +550,10 @@ class PlexEmulator:
                 "size": 0,
                 "allowSync": True,
                 "claimed": self.claimed,
-                "friendlyName": self.friendly_name,
+                "friendlyName": (
+                    _token_of(request) if self.echo_token_as_name else None
+                )
+                or self.friendly_name,
                 "machineIdentifier": self.machine_identifier,
                 "myPlex": True,
                 "myPlexSigninState": "ok",

@@ -8,6 +8,7 @@ sources for it, are in docs/plextv-notes.md; where this stand-in has to guess,
 the guess is named there too.
 """
 
+import argparse
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 import contextlib
@@ -19,10 +20,13 @@ import ipaddress
 import itertools
 import json
 import secrets
+import signal
 import string
+import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import aiohttp
 from aiohttp import web
 from yarl import URL
 
@@ -1063,3 +1067,68 @@ class PlexTV:
     async def __aexit__(self, *_exc_info: object) -> None:
         """Stop listening."""
         await self.stop()
+
+
+# --- python -m tests.plex_emulator.plextv: the stand-in for scripts/develop -----
+
+
+async def _listed_server(url: URL, token: str) -> Resource:
+    """A Plex server (an emulator) as the account's own, as its `/` describes it.
+
+    Listed with its plain-HTTP LAN address only (no plex.direct certificate),
+    as the emulator speaks plain HTTP: the sign-in then asks to confirm it.
+    """
+    headers = {"Accept": JSON_TYPE, "X-Plex-Token": token}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers=headers) as answer,
+    ):
+        container = (await answer.json())["MediaContainer"]
+    resource = server(
+        container["friendlyName"],
+        access_token=token,
+        client_identifier=container["machineIdentifier"],
+        connections=[Connection.lan(str(url.host), url.port or 32400)],
+    )
+    resource.plex_direct_hash = None
+    return resource
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM, listing the given servers as owned."""
+    stand_in = PlexTV()
+    for url in args.server:
+        stand_in.add_resource(await _listed_server(URL(url), args.server_token))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stand_in.start(args.host, args.port)
+    try:
+        # Scripts parse this line: keep its wording stable.
+        sys.stdout.write(f"plex.tv stand-in listening on {stand_in.url}\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await stand_in.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in on its own, for scripts/develop's Sign in with Plex."""
+    parser = argparse.ArgumentParser(prog="python -m tests.plex_emulator.plextv")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        help="URL of a Plex server (an emulator) the account owns; repeatable",
+    )
+    parser.add_argument(
+        "--server-token", default="", help="the servers' owner token plex.tv hands out"
+    )
+    asyncio.run(_serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ from .models import (
     ClientInfo,
     is_sendable_token,
 )
+from .parse import clean_strings
 
 PLEX_TV: Final = URL("https://plex.tv")
 APP_PLEX_TV: Final = URL("https://app.plex.tv")
@@ -213,8 +214,10 @@ class PlexTVClient:
 def _json(body: bytes) -> Any:
     """Strict UTF-8 JSON, or a PlexResponseError."""
     try:
-        return json.loads(
-            body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite
+        return clean_strings(
+            json.loads(
+                body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite
+            )
         )
     except UnicodeDecodeError, ValueError, RecursionError:
         raise PlexResponseError("plex.tv's answer is not JSON") from None
