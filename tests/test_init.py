@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
+import warnings
 
 from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -18,8 +21,10 @@ from custom_components.plex_api.const import (
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, frame
+from homeassistant.loader import async_get_integration
 
+from .conftest import PLEX_API_SOURCE, DeprecationGuard
 from .helpers import SENSOR, current_token, poll
 from .plex_emulator import PlexEmulator
 
@@ -205,3 +210,40 @@ async def test_other_server_mid_life(
     emulator.machine_identifier = str(init_integration.unique_id)
     await poll(hass, frozen_time)
     assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+
+
+async def test_the_deprecation_guard(
+    hass: HomeAssistant, deprecation_guard: DeprecationGuard
+) -> None:
+    """The suite's guard sees what Home Assistant reports about plex_api.
+
+    Its report at any level and a DeprecationWarning from plex_api's code fail
+    the test; a report about another integration does not.
+    """
+    for domain in (DOMAIN, "sensor"):  # the integrations the reports name
+        await async_get_integration(hass, domain)
+    frame.report_usage("does something else", integration_domain="sensor")
+    assert deprecation_guard.found() == []
+
+    frame.report_usage(
+        "uses a made-up API",
+        breaks_in_ha_version="2099.1.0",
+        integration_domain=DOMAIN,
+        level=logging.DEBUG,
+    )
+    warnings.warn_explicit(
+        "a made-up deprecation",
+        DeprecationWarning,
+        str(PLEX_API_SOURCE / "__init__.py"),
+        1,
+        module="custom_components.plex_api",
+    )
+
+    found = deprecation_guard.found()
+    assert len(found) == 2
+    assert found[0].startswith("DEBUG [homeassistant.helpers.frame] Detected that")
+    assert "custom integration 'plex_api' uses a made-up API" in found[0]
+    assert found[1].endswith("__init__.py:1: a made-up deprecation")
+    with pytest.raises(pytest.fail.Exception, match="Deprecated use by plex_api"):
+        deprecation_guard.check()
+    deprecation_guard.forget()

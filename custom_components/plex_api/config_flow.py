@@ -37,6 +37,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
+from . import async_apply_options, async_connection_changed
 from .clients import async_create_client
 from .connection import (
     InvalidInputError,
@@ -185,8 +186,11 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Store the change and reload, even if nothing changed.
 
         A reauth that stores the same token must still bring the entry back;
-        a reload also cannot race an unload, as an in-place change could.
+        a reload also cannot race an unload, as an in-place change could. The
+        reload is the flow's alone (the entry has no update listener), and its
+        first token says `address`.
         """
+        async_connection_changed(self.hass, entry)
         return self.async_update_reload_and_abort(entry, data_updates=updates)
 
     # --- the first menu and the manual form --------------------------------------
@@ -500,6 +504,9 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         if entry is not None:
             updates = await self._async_moved(entry, address)
+            if updates is not None and {**entry.data, **updates} != entry.data:
+                async_connection_changed(self.hass, entry)
+            # Reloads the entry when its address changed (the flow's reload alone).
             self._abort_if_unique_id_configured(updates=updates, reload_on_update=True)
         await self.async_set_unique_id(machine_identifier)
         self._discovered = address
@@ -612,12 +619,13 @@ class PlexApiOptionsFlow(OptionsFlow):
         if user_input is not None:
             hours = user_input[CONF_ROTATION_HOURS]
             if valid_rotation(hours):
-                return self.async_create_entry(
-                    data={
-                        CONF_ROTATION_HOURS: int(hours),
-                        CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
-                    }
-                )
+                options = {
+                    CONF_ROTATION_HOURS: int(hours),
+                    CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
+                }
+                # Applied here, in place: no update listener, no reload.
+                async_apply_options(self.hass, self.config_entry, options)
+                return self.async_create_entry(data=options)
             errors[CONF_ROTATION_HOURS] = "invalid_rotation"
         schema = options_schema(self.config_entry.options)
         return self.async_show_form(
