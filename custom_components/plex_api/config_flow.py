@@ -504,7 +504,7 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         if entry is not None:
             updates = await self._async_moved(entry, address)
-            if updates is not None and {**entry.data, **updates} != entry.data:
+            if updates is not None:
                 async_connection_changed(self.hass, entry)
             # Reloads the entry when its address changed (the flow's reload alone).
             self._abort_if_unique_id_configured(updates=updates, reload_on_update=True)
