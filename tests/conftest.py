@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 import logging
 from pathlib import Path
-import re
 import ssl
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -28,18 +27,12 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
+from .deprecations import deprecated_uses
 from .plex_emulator import PlexEmulator
 
 ENTRY_ID = "01JPLEXAPITESTENTRY0000001"
 START_TIME = "2026-11-28T12:00:00+00:00"
 
-# How Home Assistant says that plex_api uses something deprecated: report_usage
-# (helpers/frame.py, also requirements.py) names the integration, and
-# helpers/deprecation.py names it after a deprecated constant or function.
-DEPRECATED_USE = re.compile(
-    r"Detected that custom integration 'plex_api'"
-    r"|The deprecated \S+ \S+ was used from plex_api\b"
-)
 PLEX_API_SOURCE = Path(custom_components.plex_api.__file__).resolve().parent
 # report_usage may log at any level; this logger says nothing else.
 FRAME_LOGGER = "homeassistant.helpers.frame"
@@ -62,8 +55,7 @@ class DeprecationGuard(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Keep a report line about plex_api."""
-        message = record.getMessage()
-        if DEPRECATED_USE.search(message):
+        for message in deprecated_uses([record.getMessage()]):
             self.lines.append(f"{record.levelname} [{record.name}] {message}")
 
     def ours(self) -> list[warnings.WarningMessage]:
