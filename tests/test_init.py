@@ -183,29 +183,6 @@ async def test_options_apply_in_place(
     assert states == []
 
 
-async def test_options_while_the_server_is_away(
-    hass: HomeAssistant,
-    emulator: PlexEmulator,
-    config_entry: MockConfigEntry,
-    frozen_time: FrozenDateTimeFactory,
-) -> None:
-    """Options set while the entry waits for its server are used once it is up."""
-    port = emulator.port
-    await emulator.stop()
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    assert config_entry.state is ConfigEntryState.SETUP_RETRY
-
-    await set_options(hass, config_entry, 6, show_token=True)
-    assert config_entry.state is ConfigEntryState.SETUP_RETRY
-
-    await emulator.start(port=port)
-    frozen_time.tick(timedelta(minutes=2))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert config_entry.state is ConfigEntryState.LOADED
-    assert hass.states.get(SENSOR).attributes["token"] == current_token(hass)
-
-
 async def test_reauth_reloads_once(
     hass: HomeAssistant,
     emulator: PlexEmulator,
@@ -294,7 +271,10 @@ async def test_server_down_at_setup_then_back(
     config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """Server down at setup: retry; loaded once it answers again."""
+    """Server down at setup: retry; loaded once it answers again.
+
+    Options set meanwhile are stored, and used once the entry is set up.
+    """
     port = emulator.port
     await emulator.stop()
 
@@ -304,6 +284,8 @@ async def test_server_down_at_setup_then_back(
     assert config_entry.reason == (
         f"Could not connect to the Plex Media Server at http://127.0.0.1:{port}"
     )
+    await set_options(hass, config_entry, 6, show_token=True)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
 
     await emulator.start(port=port)
     frozen_time.tick(timedelta(minutes=2))
@@ -312,6 +294,7 @@ async def test_server_down_at_setup_then_back(
 
     assert config_entry.state is ConfigEntryState.LOADED
     assert emulator.is_accepted(current_token(hass))
+    assert hass.states.get(SENSOR).attributes["token"] == current_token(hass)
 
 
 async def test_other_server_at_setup(
