@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import logging
+from pathlib import Path
 import ssl
 from typing import Any
 from unittest.mock import PropertyMock, patch
+import warnings
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -13,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
+import custom_components.plex_api
 from custom_components.plex_api.const import DOMAIN
 from homeassistant.const import (
     CONF_HOST,
@@ -23,10 +27,98 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 
+from .deprecations import deprecated_uses
 from .plex_emulator import PlexEmulator
 
 ENTRY_ID = "01JPLEXAPITESTENTRY0000001"
 START_TIME = "2026-11-28T12:00:00+00:00"
+
+PLEX_API_SOURCE = Path(custom_components.plex_api.__file__).resolve().parent
+# report_usage may log at any level; this logger says nothing else.
+FRAME_LOGGER = "homeassistant.helpers.frame"
+
+
+class DeprecationGuard(logging.Handler):
+    """What fails a test: Home Assistant reporting a deprecated use by plex_api.
+
+    Its log lines, from any logger at any level, and DeprecationWarnings whose
+    source line is in plex_api's code (whoever issued them: Python, aiohttp,
+    Home Assistant). Warnings are recorded, not raised, so a broad `except` in
+    the integration cannot hide one.
+    """
+
+    def __init__(self, caught: list[warnings.WarningMessage]) -> None:
+        """Collect from now on; `caught` is filled by `warnings.catch_warnings`."""
+        super().__init__(logging.NOTSET)
+        self.lines: list[str] = []
+        self.caught = caught
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep a report line about plex_api."""
+        for message in deprecated_uses([record.getMessage()]):
+            self.lines.append(f"{record.levelname} [{record.name}] {message}")
+
+    def ours(self) -> list[warnings.WarningMessage]:
+        """The DeprecationWarnings raised from plex_api's own code."""
+        return [
+            caught
+            for caught in self.caught
+            if issubclass(caught.category, DeprecationWarning)
+            and Path(caught.filename).resolve().is_relative_to(PLEX_API_SOURCE)
+        ]
+
+    def found(self) -> list[str]:
+        """Everything that fails the test, one line each."""
+        raised = [
+            f"{w.category.__name__} at {w.filename}:{w.lineno}: {w.message}"
+            for w in self.ours()
+        ]
+        return [*self.lines, *raised]
+
+    def check(self) -> None:
+        """Fail the test if anything was found."""
+        if found := self.found():
+            pytest.fail(
+                "Deprecated use by plex_api:\n" + "\n".join(found), pytrace=False
+            )
+
+    def forget(self) -> None:
+        """Drop what was found (for the guard's own test)."""
+        self.lines.clear()
+        for caught in self.ours():
+            self.caught.remove(caught)
+
+
+@pytest.fixture(autouse=True)
+def deprecation_guard() -> Iterator[DeprecationGuard]:
+    """Fail every test in which plex_api uses something deprecated.
+
+    Set up before `hass` and checked after it is torn down, so an unload at
+    the end counts too. Other warnings go on to pytest's summary as before.
+    """
+    frame_logger = logging.getLogger(FRAME_LOGGER)
+    level = frame_logger.level
+    root = logging.getLogger()
+    with warnings.catch_warnings(record=True) as caught:
+        # Ours always, whatever other filters say (Python hides repeats).
+        warnings.filterwarnings(
+            "always", category=DeprecationWarning, module=r"custom_components\.plex_api"
+        )
+        guard = DeprecationGuard(caught)
+        frame_logger.setLevel(logging.DEBUG)
+        root.addHandler(guard)
+        try:
+            yield guard
+        finally:
+            root.removeHandler(guard)
+            frame_logger.setLevel(level)
+    ours = guard.ours()
+    for other in caught:
+        if other not in ours:
+            warnings.warn_explicit(
+                other.message, other.category, other.filename, other.lineno
+            )
+    guard.check()
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
+import warnings
 
 from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -12,16 +15,53 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.plex_api.const import (
     CONF_ROTATION_HOURS,
+    CONF_SHOW_TOKEN,
     DOMAIN,
     UPDATE_INTERVAL,
 )
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, frame
+from homeassistant.loader import async_get_integration
 
-from .helpers import SENSOR, current_token, poll
+from .conftest import PLEX_API_SOURCE, DeprecationGuard
+from .helpers import SENSOR, choose_token_form, current_token, poll, user_form
 from .plex_emulator import PlexEmulator
+
+EVENT = "event.living_room_plex_token_renewed"
+# A reload, as the entry's state goes: once, not twice.
+RELOADED = [
+    ConfigEntryState.UNLOAD_IN_PROGRESS,
+    ConfigEntryState.NOT_LOADED,
+    ConfigEntryState.SETUP_IN_PROGRESS,
+    ConfigEntryState.LOADED,
+]
+
+
+def entry_states(entry: MockConfigEntry) -> list[ConfigEntryState]:
+    """Every state the entry goes through from now on."""
+    seen: list[ConfigEntryState] = []
+    entry.async_on_state_change(lambda: seen.append(entry.state))
+    return seen
+
+
+def event_type(hass: HomeAssistant) -> str | None:
+    """The token event's last type (None before the first)."""
+    state = hass.states.get(EVENT)
+    assert state is not None
+    return state.attributes.get("event_type")
+
+
+async def set_options(
+    hass: HomeAssistant, entry: MockConfigEntry, hours: int, *, show_token: bool
+) -> None:
+    """Through the options flow, as the entry's cog does."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_ROTATION_HOURS: hours, CONF_SHOW_TOKEN: show_token}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_setup_and_unload(
@@ -112,6 +152,88 @@ async def test_rotation_at_configured_age(
     assert emulator.is_accepted(current_token(hass))
 
 
+async def test_options_apply_in_place(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Options apply at once, without a reload and without a request to Plex.
+
+    The token attribute comes and goes with its option; a new rotation age is
+    the one the next token is taken at.
+    """
+    states = entry_states(init_integration)
+    requests = len(emulator.requests)
+    token = current_token(hass)
+
+    await set_options(hass, init_integration, 1, show_token=True)
+    assert hass.states.get(SENSOR).attributes["token"] == token
+    await set_options(hass, init_integration, 1, show_token=False)
+    assert "token" not in hass.states.get(SENSOR).attributes
+    assert len(emulator.requests) == requests
+    assert states == []
+
+    for _ in range(int(timedelta(hours=1) / UPDATE_INTERVAL) - 1):
+        await poll(hass, frozen_time)
+    assert current_token(hass) == token
+    await poll(hass, frozen_time)
+    assert current_token(hass) != token
+    assert event_type(hass) == "rotation"
+    assert states == []
+
+
+async def test_reauth_reloads_once(
+    hass: HomeAssistant,
+    emulator: PlexEmulator,
+    init_integration: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Re-authenticating reloads the entry once, also with the same token.
+
+    Its first token then says `address`; a reload after that says nothing.
+    """
+    states = entry_states(init_integration)
+    result = await init_integration.start_reauth_flow(hass)
+    result = await choose_token_form(hass, result["flow_id"])
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: emulator.owner_token}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert result["reason"] == "reauth_successful"
+    assert states == RELOADED
+    assert event_type(hass) == "address"
+    fired = hass.states.get(EVENT)
+    assert fired is not None
+
+    frozen_time.tick(60)  # an event now would have another time
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert states == RELOADED * 2
+    after = hass.states.get(EVENT)
+    assert after is not None
+    assert (after.state, after.attributes) == (fired.state, fired.attributes)
+
+
+async def test_reconfigure_reloads_once(
+    hass: HomeAssistant, emulator: PlexEmulator, init_integration: MockConfigEntry
+) -> None:
+    """Reconfiguring reloads the entry once, also to the same address: `address`."""
+    states = entry_states(init_integration)
+    result = await init_integration.start_reconfigure_flow(hass)
+    address = {k: v for k, v in init_integration.data.items() if k != CONF_TOKEN}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_form(address)
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert result["reason"] == "reconfigure_successful"
+    assert states == RELOADED
+    assert event_type(hass) == "address"
+    assert emulator.is_accepted(current_token(hass))
+
+
 async def test_owner_token_revoked_starts_reauth(
     hass: HomeAssistant,
     emulator: PlexEmulator,
@@ -149,7 +271,10 @@ async def test_server_down_at_setup_then_back(
     config_entry: MockConfigEntry,
     frozen_time: FrozenDateTimeFactory,
 ) -> None:
-    """Server down at setup: retry; loaded once it answers again."""
+    """Server down at setup: retry; loaded once it answers again.
+
+    Options set meanwhile are stored, and used once the entry is set up.
+    """
     port = emulator.port
     await emulator.stop()
 
@@ -159,6 +284,8 @@ async def test_server_down_at_setup_then_back(
     assert config_entry.reason == (
         f"Could not connect to the Plex Media Server at http://127.0.0.1:{port}"
     )
+    await set_options(hass, config_entry, 6, show_token=True)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
 
     await emulator.start(port=port)
     frozen_time.tick(timedelta(minutes=2))
@@ -167,6 +294,7 @@ async def test_server_down_at_setup_then_back(
 
     assert config_entry.state is ConfigEntryState.LOADED
     assert emulator.is_accepted(current_token(hass))
+    assert hass.states.get(SENSOR).attributes["token"] == current_token(hass)
 
 
 async def test_other_server_at_setup(
@@ -205,3 +333,40 @@ async def test_other_server_mid_life(
     emulator.machine_identifier = str(init_integration.unique_id)
     await poll(hass, frozen_time)
     assert hass.states.get(SENSOR).state != STATE_UNAVAILABLE
+
+
+async def test_the_deprecation_guard(
+    hass: HomeAssistant, deprecation_guard: DeprecationGuard
+) -> None:
+    """The suite's guard sees what Home Assistant reports about plex_api.
+
+    Its report at any level and a DeprecationWarning from plex_api's code fail
+    the test; a report about another integration does not.
+    """
+    for domain in (DOMAIN, "sensor"):  # the integrations the reports name
+        await async_get_integration(hass, domain)
+    frame.report_usage("does something else", integration_domain="sensor")
+    assert deprecation_guard.found() == []
+
+    frame.report_usage(
+        "uses a made-up API",
+        breaks_in_ha_version="2099.1.0",
+        integration_domain=DOMAIN,
+        level=logging.DEBUG,
+    )
+    warnings.warn_explicit(
+        "a made-up deprecation",
+        DeprecationWarning,
+        str(PLEX_API_SOURCE / "__init__.py"),
+        1,
+        module="custom_components.plex_api",
+    )
+
+    found = deprecation_guard.found()
+    assert len(found) == 2
+    assert found[0].startswith("DEBUG [homeassistant.helpers.frame] Detected that")
+    assert "custom integration 'plex_api' uses a made-up API" in found[0]
+    assert found[1].endswith("__init__.py:1: a made-up deprecation")
+    with pytest.raises(pytest.fail.Exception, match="Deprecated use by plex_api"):
+        deprecation_guard.check()
+    deprecation_guard.forget()

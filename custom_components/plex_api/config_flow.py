@@ -40,6 +40,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.helpers.typing import UNDEFINED, UndefinedType
 
+from . import async_apply_options, async_connection_changed
 from .clients import async_create_client
 from .connection import (
     InvalidInputError,
@@ -172,8 +173,11 @@ class PlexApiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Store the change and reload, even if nothing changed.
 
         A reauth that stores the same token must still bring the entry back;
-        a reload also cannot race an unload, as an in-place change could.
+        a reload also cannot race an unload, as an in-place change could. The
+        reload is the flow's alone (the entry has no update listener), and its
+        first token says `address`.
         """
+        async_connection_changed(self.hass, entry)
         return self.async_update_reload_and_abort(
             entry, data_updates=updates, reason=reason
         )
@@ -694,12 +698,13 @@ class PlexApiOptionsFlow(OptionsFlow):
         if user_input is not None:
             hours = user_input[CONF_ROTATION_HOURS]
             if valid_rotation(hours):
-                return self.async_create_entry(
-                    data={
-                        CONF_ROTATION_HOURS: int(hours),
-                        CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
-                    }
-                )
+                options = {
+                    CONF_ROTATION_HOURS: int(hours),
+                    CONF_SHOW_TOKEN: user_input[CONF_SHOW_TOKEN],
+                }
+                # Applied here, in place: no update listener, no reload.
+                async_apply_options(self.hass, self.config_entry, options)
+                return self.async_create_entry(data=options)
             errors[CONF_ROTATION_HOURS] = "invalid_rotation"
         schema = options_schema(self.config_entry.options)
         return self.async_show_form(

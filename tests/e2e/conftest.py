@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .harness import Emulator, Hass
+from .harness import Emulator, Hass, assert_no_deprecated_use
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +38,7 @@ def home_assistant(socket_enabled: None, tmp_path: Path) -> Iterator[Hass]:
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.close()
+    assert_no_deprecated_use(process)
 
 
 @pytest.fixture

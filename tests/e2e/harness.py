@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from ..deprecations import deprecated_uses
 from .hass_config import REPO, prepare
 
 LOOPBACK = "127.0.0.1"
@@ -43,6 +44,8 @@ logger:
   logs:
     # The most the integration ever logs: its log must still hold no token.
     custom_components.plex_api: debug
+    # Home Assistant's reports of a deprecated use, at whatever level they come.
+    homeassistant.helpers.frame: debug
 """
 
 _EMULATOR_LINE = re.compile(
@@ -280,8 +283,17 @@ class Hass(_Process):
         return self.stop()
 
 
+def assert_no_deprecated_use(hass: Hass) -> None:
+    """Home Assistant reported no deprecated use by the integration.
+
+    Checked after every end-to-end test, on whichever release runs.
+    """
+    reported = deprecated_uses(dict.fromkeys(hass.log().splitlines()))
+    assert reported == [], "\n".join(reported)
+
+
 def assert_clean_log(hass: Hass, secrets: set[str], outages: int = 0) -> None:
-    """No ERROR from the integration at all, and no token, in the log.
+    """No ERROR from the integration at all, no deprecated use, no token, in the log.
 
     Each outage (a Plex restart: the server away) is one INFO line when it
     starts and one when it ends; a restart or a Plex update is no error. The
@@ -301,6 +313,7 @@ def assert_clean_log(hass: Hass, secrets: set[str], outages: int = 0) -> None:
     ]
     assert len(lost) == len(back) == outages, (lost, back)
     assert errors == [], errors
+    assert_no_deprecated_use(hass)
     # A traceback through the integration's code, whoever logged it, but for
     # the coordinator's own "Full error:" at debug level, asked for here.
     shown = [record for record in _records(log) if " DEBUG " not in record[:40]]

@@ -35,6 +35,7 @@ from .harness import (
     STOP_TIMEOUT,
     Hass,
     Session,
+    assert_no_deprecated_use,
     free_port,
     wait_for,
 )
@@ -251,6 +252,7 @@ def develop(socket_enabled: None, tmp_path: Path) -> Iterator[Develop]:
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.close()
+    assert_no_deprecated_use(process)
 
 
 def test_restart_then_stop(develop: Develop) -> None:

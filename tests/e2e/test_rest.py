@@ -12,14 +12,23 @@ from typing import Any
 
 import pytest
 
-from .harness import LOOPBACK, Emulator, Hass, Session, assert_clean_log
+from .harness import (
+    LOOPBACK,
+    Emulator,
+    Hass,
+    Session,
+    assert_clean_log,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 SENSOR = "sensor.living_room_plex_token_expiry"
 ISSUED = "sensor.living_room_plex_token_issued"
+EVENT = "event.living_room_plex_token_renewed"
 ACTION = "/api/services/plex_api/get_transient_token?return_response"
 FLOWS = "/api/config/config_entries/flow"
+OPTIONS = "/api/config/config_entries/options/flow"
 
 
 def get_token(api: Session) -> dict[str, Any]:
@@ -28,6 +37,12 @@ def get_token(api: Session) -> dict[str, Any]:
     assert answer["changed_states"] == []
     response: dict[str, Any] = answer["service_response"]
     return response
+
+
+def event_of_type(api: Session, event_type: str) -> dict[str, Any] | None:
+    """The token event's state, once its last event is of that type."""
+    state: dict[str, Any] = api.request("GET", f"/api/states/{EVENT}")
+    return state if state["attributes"].get("event_type") == event_type else None
 
 
 def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
@@ -108,6 +123,35 @@ def test_token_lifecycle(emulator: Emulator, home_assistant: Hass) -> None:
     assert get_token(api)["token"] == second
     assert emulator.state()["token_requests"] == asked_before + 1
     seen.add(second)
+
+    # Options apply at once: the token on the sensor, no reload, no new token.
+    options = api.request("POST", OPTIONS, json={"handler": entry_id})
+    saved = api.request(
+        "POST",
+        f"{OPTIONS}/{options['flow_id']}",
+        json={"rotation_hours": 24, "show_token": True},
+    )
+    assert saved["type"] == "create_entry"
+    assert api.request("GET", f"/api/states/{SENSOR}")["attributes"]["token"] == second
+    assert emulator.state()["token_requests"] == asked_before + 1
+
+    # Reconfigure (the same address): the entry reloads, and its new token is
+    # announced as `address`. Home Assistant logs no deprecated use for it.
+    form_flow = api.request(
+        "POST", FLOWS, json={"handler": "plex_api", "entry_id": entry_id}
+    )
+    assert (form_flow["type"], form_flow["step_id"]) == ("form", "reconfigure")
+    done = api.request("POST", f"{FLOWS}/{form_flow['flow_id']}", json=form)
+    assert (done["type"], done["reason"]) == ("abort", "reconfigure_successful")
+    renewed = emulator.state_when(
+        "the reloaded entry's token",
+        lambda state: state["token_requests"] == asked_before + 2,
+    )
+    [third] = [t for t in renewed["transient_tokens"] if t not in seen]
+    event = wait_for("the token event", lambda: event_of_type(api, "address"), 60)
+    assert third not in repr(event)
+    assert get_token(api)["token"] == third
+    seen.add(third)
 
     # Removal: the entry, its sensor and its action target are gone.
     removed = api.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
