@@ -32,9 +32,6 @@ UPDATE_INTERVAL: Final = CHECK_INTERVAL
 # (seconds) for it to be back before it fails.
 RESTART_WAIT: Final = 15.0
 
-# A token no server issued: a server that accepts it skips token checks.
-UNCHECKED_PROBE: Final = "plex-api-probe-not-a-token"
-
 ATTR_FORCE_NEW: Final = "force_new"
 ATTR_MIN_VALID_FOR: Final = "min_valid_for"
 # No transient token lives longer than 48 hours: a caller may ask for 47.

@@ -32,7 +32,6 @@ from .const import (
     DOMAIN,
     LOGGER,
     RESTART_WAIT,
-    UNCHECKED_PROBE,
     UPDATE_INTERVAL,
 )
 from .plex import (
@@ -45,11 +44,7 @@ from .plex import (
     Plan,
     PlexAuthenticationError,
     PlexClient,
-    PlexConnectionError,
     PlexError,
-    PlexStatusError,
-    PlexTimeoutError,
-    PlexWrongServerError,
     Repair,
     Serve,
     ServerInfo,
@@ -57,10 +52,11 @@ from .plex import (
     Signal,
     TokenReason,
     TransientToken,
-    Update,
     listen,
+    outcome_of,
 )
-from .repairs import async_checks_skipped, async_right_server, async_wrong_server
+from .plex.updates import Done, run_plan
+from .repairs import async_repair
 from .texts import error_key
 
 type PlexApiConfigEntry = ConfigEntry[PlexApiCoordinator]
@@ -109,7 +105,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._socket_task: asyncio.Task[None] | None = None
         self._socket_token = ""  # the token the current session opened with
         self._started = False
-        self._connect_after: float | None = None  # a session asked before start
+        self._connect_after = 0.0  # the first token asks for a session at once
 
     def __repr__(self) -> str:
         """Name the entry only; the data holds a token."""
@@ -142,8 +138,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     def async_start(self) -> None:
         """The entities are there: the socket may open now."""
         self._started = True
-        if self._connect_after is not None:
-            self._schedule_socket(self._connect_after)
+        self._schedule_socket(self._connect_after)
 
     @override
     async def async_shutdown(self) -> None:
@@ -178,18 +173,18 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 and data.token.expires_at - now < min_valid_for
             ):
                 machine.retire(data.token.token)  # too short-lived for this caller
-            match machine.serve(
+            serve = machine.serve(
                 now, self.rotation_age, data.token.token, updated=updated
-            ):
-                case Serve.HAND_OUT:
-                    return data
-                case Serve.WAIT:
-                    await self._async_wait_for_server(deadline)
-                case Serve.UPDATE:
-                    await self._async_shared_refresh()
-                    updated = True
-                case Serve.FAIL:
-                    raise self._error(machine.error)
+            )
+            if serve is Serve.HAND_OUT:
+                return data
+            if serve is Serve.FAIL:
+                raise self._error(machine.error)
+            if serve is Serve.WAIT:
+                await self._async_wait_for_server(deadline)
+            else:
+                await self._async_shared_refresh()
+                updated = True
 
     async def _async_wait_for_server(self, deadline: float) -> None:
         """Wait until the phase settles (the server verified, or failing)."""
@@ -250,15 +245,16 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     async def _async_update_data(self) -> PlexApiData:
         """Make the requests the machine plans, and tell it how they ended."""
         plan = self.lifecycle.plan(dt_util.utcnow(), self.rotation_age)
+        current = None if self.data is None else self.data.token.token
         try:
-            data, outcome = await self._async_run(plan)
+            done = await run_plan(self.client, plan, self.machine_identifier, current)
         except PlexAuthenticationError as err:
             self._updated(plan, Outcome.OWNER_REFUSED, "auth_failed")
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
         except PlexError as err:
-            outcome, key = _outcome(err), error_key(err)
+            outcome, key = outcome_of(err), error_key(err)
             self._updated(plan, outcome, key)
             if outcome is Outcome.AWAY and self.data is not None:
                 # Restarting, most likely: the entities say so, and the
@@ -269,44 +265,25 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                 translation_key=key,
                 translation_placeholders={"url": str(self.client.base_url.origin())},
             ) from err
-        self._updated(plan, outcome)
+        data = self._data(done)
+        self._updated(plan, done.outcome)
         return data
 
-    async def _async_run(self, plan: Plan) -> tuple[PlexApiData, Outcome]:
-        """The plan's requests: `/identity` before every owner-token request."""
-        if plan.renew is not None:
-            return await self._async_new_token(plan.renew), Outcome.RENEWED
-        if plan.verify:
-            await self.client.verify(self.machine_identifier)
-        current = self.data
-        server = await self.client.check_token(current.token.token)
-        if server is None:
+    def _data(self, done: Done) -> PlexApiData:
+        """What the entities show after an update; the lifecycle told of it."""
+        if done.refused:
             LOGGER.info(
-                "%s no longer accepts the transient token; getting a new one", self.name
+                "%s no longer accepts the transient token; a new one", self.name
             )
-            data = await self._async_new_token(plan.if_refused, verified=plan.verify)
-            return data, Outcome.RENEWED
-        if server.machine_identifier != self.machine_identifier:
-            raise PlexWrongServerError(server.machine_identifier)
-        self._async_update_device(server)
-        if plan.probe:
-            accepted = await self.client.check_token(UNCHECKED_PROBE)
-            self.lifecycle.probed(skipped=accepted is not None)
-        return PlexApiData(
-            server, current.token, dt_util.utcnow(), current.reason
-        ), Outcome.KEPT
-
-    async def _async_new_token(
-        self, reason: TokenReason, *, verified: bool = False
-    ) -> PlexApiData:
-        """A new token from the entry's server: `/identity` first, unless just asked."""
-        server, token = await self.client.verified_transient_token(
-            self.machine_identifier, verified=verified
-        )
-        self.lifecycle.token_taken(token.issued_at)
-        self._async_update_device(server)
-        LOGGER.debug("%s issued a new transient token (%s)", self.name, reason)
-        return PlexApiData(server, token, dt_util.utcnow(), reason)
+        if done.checks_skipped is not None:
+            self.lifecycle.probed(skipped=done.checks_skipped)
+        self._async_update_device(done.server)
+        now = dt_util.utcnow()
+        if done.token is None or done.reason is None:
+            return PlexApiData(done.server, self.data.token, now, self.data.reason)
+        self.lifecycle.token_taken(done.token.issued_at)
+        LOGGER.debug("%s issued a new transient token (%s)", self.name, done.reason)
+        return PlexApiData(done.server, done.token, now, done.reason)
 
     def _updated(self, plan: Plan, outcome: Outcome, error: str = "") -> None:
         """Tell the machine how an update ended, then do what it asks."""
@@ -321,9 +298,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         if not self._started:
             self._connect_after = delay
             return
-        if self._socket_timer is not None:
-            self._socket_timer.cancel()
-            self._socket_timer = None
+        # One timer at a time: a Connect comes only from a link with none.
         if delay <= 0:
             self._socket_due()
             return
@@ -376,16 +351,12 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                     LOGGER.log(
                         logging.getLevelNamesMapping()[level.upper()], "%s", line
                     )
-                case Repair(issue="wrong_server", on=True):
+                case Repair(issue=issue, on=on):
                     url = str(self.client.base_url.origin())
-                    async_wrong_server(self.hass, self.config_entry, url)
-                case Repair(issue="wrong_server"):
-                    async_right_server(self.hass, self.config_entry)
-                case Repair(on=on):
-                    async_checks_skipped(self.hass, self.config_entry, skipped=on)
+                    async_repair(self.hass, self.config_entry, issue, on=on, url=url)
                 case Connect(delay=delay):
                     self._schedule_socket(delay)
-                case Update():
+                case _:  # Update
                     self._shared_refresh_task(again=True)
         self.update_interval = self.lifecycle.next_check(dt_util.utcnow())
         if self.lifecycle.phase in (Phase.DOUBT, Phase.AWAY):
@@ -400,21 +371,10 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         if self.data is not None and server == self.data.server:
             return
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(
-            identifiers={(DOMAIN, self.machine_identifier)}
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, self.machine_identifier), self.config_entry.entry_id
         )
         if device is not None:
             registry.async_update_device(
                 device.id, name=server.friendly_name, sw_version=server.version
             )
-
-
-def _outcome(err: PlexError) -> Outcome:
-    """How a failed request reads: away (restarting?), another server, or odd."""
-    if isinstance(err, PlexWrongServerError):
-        return Outcome.WRONG_SERVER
-    if isinstance(err, PlexStatusError):
-        return Outcome.AWAY if err.status >= 500 else Outcome.BAD_ANSWER
-    if isinstance(err, PlexConnectionError | PlexTimeoutError):
-        return Outcome.AWAY
-    return Outcome.BAD_ANSWER

@@ -65,6 +65,19 @@ def async_checks_skipped(
 
 
 @callback
+def async_repair(
+    hass: HomeAssistant, entry: ConfigEntry, issue: str, *, on: bool, url: str
+) -> None:
+    """Raise or clear one of the entry's issues, as the lifecycle asks."""
+    if issue == CHECKS_SKIPPED:
+        async_checks_skipped(hass, entry, skipped=on)
+    elif on:
+        async_wrong_server(hass, entry, url)
+    else:
+        async_right_server(hass, entry)
+
+
+@callback
 def async_remove_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """The entry is gone, and with it what it asked the user to do."""
     for kind in (WRONG_SERVER, CHECKS_SKIPPED):

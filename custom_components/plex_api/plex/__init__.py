@@ -36,6 +36,7 @@ from .lifecycle import (
     Serve,
     TokenReason,
     Update,
+    outcome_of,
 )
 from .media import (
     MediaItem,
@@ -147,6 +148,7 @@ __all__ = [
     "is_sendable_token",
     "listen",
     "media_url",
+    "outcome_of",
     "parse_item",
     "parse_media_container",
     "plex_direct_address",

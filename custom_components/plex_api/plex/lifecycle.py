@@ -71,6 +71,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from .errors import (
+    PlexConnectionError,
+    PlexError,
+    PlexStatusError,
+    PlexTimeoutError,
+    PlexWrongServerError,
+)
 from .notifications import SessionEnd
 
 
@@ -561,3 +568,14 @@ class Lifecycle:
 def _reading(ended: _Ended | None) -> Ending:
     """A session that ended while the server kept answering."""
     return Ending.BLIP if ended is not None and ended.was_up else Ending.PROXY
+
+
+def outcome_of(err: PlexError) -> Outcome:
+    """How a failed request reads: away (restarting?), another server, or odd."""
+    if isinstance(err, PlexWrongServerError):
+        return Outcome.WRONG_SERVER
+    if isinstance(err, PlexStatusError):
+        return Outcome.AWAY if err.status >= 500 else Outcome.BAD_ANSWER
+    if isinstance(err, PlexConnectionError | PlexTimeoutError):
+        return Outcome.AWAY
+    return Outcome.BAD_ANSWER
