@@ -236,6 +236,32 @@ async def test_action_during_a_long_restart_says_so(
     await advance_until(hass, frozen_time, reboot.done, limit=120)
 
 
+async def test_a_reload_ends_the_wait_at_once(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """An action waiting through a restart, then a reload: "reloading" at once.
+
+    Not the 15 s of the wait, nor "restarting" from a coordinator that is gone.
+    """
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=60))
+    await advance(hass, frozen_time, 2, step=0.5)
+    call = asyncio.ensure_future(call_action(hass))
+    await advance(hass, frozen_time, 1, step=0.5)
+    assert not call.done()
+
+    assert await hass.config_entries.async_unload(connected.entry_id)
+    waited = await advance_until(hass, frozen_time, call.done)
+
+    assert waited <= 1
+    with pytest.raises(HomeAssistantError) as err:
+        call.result()
+    assert err.value.translation_key == "reloading"
+    await advance_until(hass, frozen_time, reboot.done, limit=120)
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
