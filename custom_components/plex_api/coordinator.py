@@ -288,7 +288,9 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
     def _updated(self, plan: Plan, outcome: Outcome, error: str = "") -> None:
         """Tell the machine how an update ended, then do what it asks."""
         now = dt_util.utcnow()
-        self.lifecycle.updated(outcome, now, epoch=plan.epoch, error=error)
+        self.lifecycle.updated(
+            outcome, now, epoch=plan.epoch, precaution=plan.precaution, error=error
+        )
         self._carry_out()
 
     # -- the socket --------------------------------------------------------

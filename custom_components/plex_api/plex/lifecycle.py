@@ -213,6 +213,7 @@ class Plan:
     if_refused: TokenReason
     probe: bool
     epoch: int = 0  # sockets ended before it: a later end makes it prove nothing
+    precaution: bool = False  # `renew` only because the server was away
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +287,9 @@ class Lifecycle:
 
     def plan(self, now: datetime, rotation_age: timedelta) -> Plan:
         """What the next update asks the server (see PHASE above)."""
-        plan = self._plan(now, rotation_age)
-        return Plan(plan.verify, plan.renew, plan.if_refused, plan.probe, self.losses)
+        p = self._plan(now, rotation_age)
+        precaution = p.renew is TokenReason.RESTART and self.phase is Phase.AWAY
+        return Plan(p.verify, p.renew, p.if_refused, p.probe, self.losses, precaution)
 
     def _plan(self, now: datetime, rotation_age: timedelta) -> Plan:
         """The requests, before the epoch is stamped on them."""
@@ -304,13 +306,19 @@ class Lifecycle:
             return Plan(True, renew or TokenReason.FORCED, if_refused, False)
         if self._due(now, rotation_age):
             return Plan(True, renew or TokenReason.ROTATION, if_refused, False)
-        if away and self._may_take_precaution(now):
+        if away and self._precaution_fits(now):
             return Plan(True, TokenReason.RESTART, if_refused, False)
         verify = not live or self.phase is not Phase.VERIFIED
         return Plan(verify, None, if_refused, self.probe_due)
 
     def updated(
-        self, outcome: Outcome, now: datetime, *, epoch: int, error: str = ""
+        self,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        epoch: int,
+        precaution: bool = False,
+        error: str = "",
     ) -> None:
         """An update ended so: the phase table, then the link's classify.
 
@@ -324,6 +332,8 @@ class Lifecycle:
             self.outputs.append(Update())
             return
         self.phase = PHASES[outcome](before)
+        if precaution and outcome is Outcome.RENEWED:
+            self.precautions.append(now)  # counted once it is taken
         if self.phase is Phase.VERIFIED:
             self._verified(before, outcome, now)
             return
@@ -412,14 +422,14 @@ class Lifecycle:
         """Whether the token reached the rotation age."""
         return self.issued_at is not None and now - self.issued_at >= rotation_age
 
-    def _may_take_precaution(self, now: datetime) -> bool:
-        """Whether a precautionary new token fits the hourly cap; counts it."""
+    def _precaution_fits(self, now: datetime) -> bool:
+        """Whether a precautionary new token fits the hourly cap.
+
+        Only tokens taken count: retries while the server is away do not.
+        """
         hour_ago = now - timedelta(hours=1)
         self.precautions = [at for at in self.precautions if at > hour_ago]
-        if len(self.precautions) >= MAX_PRECAUTIONS_PER_HOUR:
-            return False
-        self.precautions.append(now)
-        return True
+        return len(self.precautions) < MAX_PRECAUTIONS_PER_HOUR
 
     # -- the action --------------------------------------------------------
 
