@@ -37,6 +37,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import itertools
 import logging
 from typing import Any
 
@@ -91,6 +92,9 @@ CALL_LIMIT = 60.0  # simulated seconds an action may take (it waits 15 s at most
 
 EXAMPLES = 30
 STEPS = 20
+# Kinds of disturbance; each test explores one, then all of them together, so
+# that a failure in one kind does not hide the others.
+RESTARTS, NETWORK, PROXIES = "restarts", "network", "proxies"
 
 
 @dataclass
@@ -118,9 +122,15 @@ class _Errors(logging.Handler):
 class LifecycleModel(RuleBasedStateMachine):
     """One Plex server, one entry, and everything that happens to them."""
 
-    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        freezer: FrozenDateTimeFactory,
+        families: frozenset[str],
+    ) -> None:
         """A new emulator and entry, set up, its socket open."""
         super().__init__()
+        self.families = families  # which kinds of disturbance the rules may make
         self.hass = hass
         self.freezer = freezer
         self.seen = Observed()
@@ -332,7 +342,7 @@ class LifecycleModel(RuleBasedStateMachine):
         """(2) Each instance answers `/identity` before any token reaches it."""
         emulator = self.emulator
         bounds = [*emulator.came_up, len(emulator.requests)]
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        for start, end in itertools.pairwise(bounds):
             verified = False
             for request in emulator.requests[start:end]:
                 if request.path_qs == "/identity":
@@ -370,8 +380,12 @@ class LifecycleModel(RuleBasedStateMachine):
 
     @rule(
         kind=st.sampled_from(
-            [{}, {"force_new": True}, {"min_valid_for": {"hours": 1}}]
-            + [{"min_valid_for": {"hours": 30}}]
+            [
+                {},
+                {"force_new": True},
+                {"min_valid_for": {"hours": 1}},
+                {"min_valid_for": {"hours": 30}},
+            ]
         )
     )
     def action(self, kind: dict[str, Any]) -> None:
@@ -380,6 +394,7 @@ class LifecycleModel(RuleBasedStateMachine):
 
     # --- the server and the network -----------------------------------------
 
+    @precondition(lambda self: RESTARTS in self.families)
     @rule(
         down_for=st.sampled_from([1.0, 3.0, 8.0, 40.0]),
         starting_for=st.sampled_from([0.0, 3.0]),
@@ -431,6 +446,7 @@ class LifecycleModel(RuleBasedStateMachine):
         await asyncio.wait([call])
         self._check_handed_out(call)
 
+    @precondition(lambda self: NETWORK in self.families)
     @rule(
         drops=st.integers(min_value=1, max_value=5),
         gap=st.sampled_from([1.0, 4.0, 20.0]),
@@ -445,6 +461,7 @@ class LifecycleModel(RuleBasedStateMachine):
             self._disturbed()
             await self._async_advance(gap)
 
+    @precondition(lambda self: NETWORK in self.families)
     @rule()
     def close_frame_server_up(self) -> None:
         """An intermediary going away closes the socket (1001); PMS stays up."""
@@ -455,6 +472,7 @@ class LifecycleModel(RuleBasedStateMachine):
         self._disturbed()
         await self._async_advance(2.0)
 
+    @precondition(lambda self: NETWORK in self.families)
     @rule(seconds=st.sampled_from([10.0, 30.0, 90.0]))
     def half_open(self, seconds: float) -> None:
         """The path dies (nothing arrives, nothing closes) for a while."""
@@ -466,7 +484,9 @@ class LifecycleModel(RuleBasedStateMachine):
         self.emulator.silence_sockets(False)
         self._disturbed()
 
-    @precondition(lambda self: self.emulator.proxy_mode is None)
+    @precondition(
+        lambda self: PROXIES in self.families and self.emulator.proxy_mode is None
+    )
     @rule(mode=st.sampled_from(list(ProxyMode)))
     def proxy_on(self, mode: ProxyMode) -> None:
         """A broken proxy is put in front of PMS: its connections start over."""
@@ -511,17 +531,33 @@ class LifecycleModel(RuleBasedStateMachine):
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "families",
+    [
+        frozenset({RESTARTS}),
+        frozenset({NETWORK}),
+        frozenset({PROXIES}),
+        frozenset({RESTARTS, NETWORK, PROXIES}),
+    ],
+    ids=["restarts", "network", "proxies", "everything"],
+)
 async def test_lifecycle_keeps_its_promises(
-    hass: HomeAssistant, socket_enabled: None, freezer: FrozenDateTimeFactory
+    hass: HomeAssistant,
+    socket_enabled: None,
+    freezer: FrozenDateTimeFactory,
+    families: frozenset[str],
 ) -> None:
-    """Every sequence of restarts, drops, proxies, calls and reloads keeps 1-7."""
+    """Every sequence of these disturbances, calls, time and reloads keeps 1-7.
+
+    Calls, time jumps, reloads and the auth switch are in every sequence.
+    """
     freezer.move_to(START_TIME)
     # Each clock step inside a callback would read as a slow callback.
     asyncio.get_running_loop().slow_callback_duration = HOUR.total_seconds()
 
     def run() -> None:
         run_state_machine_as_test(
-            lambda: LifecycleModel(hass, freezer),
+            lambda: LifecycleModel(hass, freezer, families),
             settings=settings(
                 max_examples=EXAMPLES,
                 stateful_step_count=STEPS,
@@ -534,4 +570,3 @@ async def test_lifecycle_keeps_its_promises(
 
     # Not one of Home Assistant's jobs: waiting for those must not wait for it.
     await asyncio.to_thread(run)
-
