@@ -402,3 +402,62 @@ def render(rows: list[Row]) -> str:
         if row is header:
             lines.append("|" + "---|" * len(cells))
     return "\n".join(lines)
+
+
+# Issue 23: every restart in a row gives a live token; the socket is back within
+# 5 minutes of a blip, and of the end of a flapping hour.
+BACK_TARGET_S = 300
+
+
+def _back(seconds: float | None) -> str:
+    """When the socket was back, or that it was not within the bench's limit."""
+    return "not within 2 h" if seconds is None else f"{seconds:g} s"
+
+
+def lifecycle_rows(results: dict[str, Any]) -> list[Row]:
+    """Rows 12 to 14: restarts in a row, blips, the end of a flapping hour."""
+    in_a_row = results["lifecycle_restarts_in_a_row"]
+    wanted = in_a_row["restarts"]
+    waits = Summary.from_json(in_a_row["call_wait_s"])
+    blips = results["lifecycle_blips"]
+    flapping = results["lifecycle_after_flapping"]
+    return [
+        Row(
+            f"12 {wanted} restarts 3 s apart → live tokens from the action",
+            f"{in_a_row['live_tokens']}/{wanted} live",
+            n="1",
+            ratio=f"dead {in_a_row['dead_tokens']}, failed calls"
+            f" {in_a_row['failed_calls']}; call wait median {waits.median:g} s, p90"
+            f" {waits.p90:g} s; socket up at the end:"
+            f" {in_a_row['socket_up_at_end']}",
+            target=f"{wanted}/{wanted}",
+            result=_verdict(in_a_row["live_tokens"] == wanted),
+        ),
+        _back_row(
+            "13 5 drops 4 s apart, server up → socket back (after the last drop)",
+            blips,
+        ),
+        _back_row(
+            "13a The same, the first drop a second after the socket opened",
+            results["lifecycle_blips_fresh"],
+        ),
+        _back_row(
+            "14 A flapping hour (drops every 10 s) → socket back after it ends",
+            flapping,
+            f"; {flapping['upgrades_while_flapping']} upgrades while flapping",
+        ),
+    ]
+
+
+def _back_row(figure: str, case: dict[str, Any], more: str = "") -> Row:
+    """A row for 'the socket is back within 5 minutes'."""
+    back, span = case["back_after_s"], case.get("drops_span_s")
+    return Row(
+        figure,
+        _back(back),
+        n="1",
+        ratio=f"new tokens {case['new_tokens']}{more}"
+        + (f"; drops over {span:g} s" if span is not None else ""),
+        target=f"≤ {BACK_TARGET_S} s",
+        result=_verdict(back is not None and back <= BACK_TARGET_S),
+    )

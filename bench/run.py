@@ -28,6 +28,7 @@ from .report import (
     client_rows,
     import_rows,
     integration_rows,
+    lifecycle_rows,
     render,
     socket_rows,
 )
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         *client_rows(client),
         *integration_rows(integration),
         *socket_rows(integration),
+        *lifecycle_rows(integration),
         *import_rows(imports),
         blocking_row(integration),
     ]

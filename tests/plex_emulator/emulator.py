@@ -304,6 +304,9 @@ class PlexEmulator:
         self._issued: set[str] = set()  # the same, to look up
         self._past_owner_tokens: list[str] = []  # masked in the log too
         self.dropped_while_starting = 0  # connections a starting reboot dropped
+        # Observation only: where each server instance's requests begin in
+        # `requests` (start(), and the end of every reboot).
+        self.came_up: list[int] = []
         self._down = False  # from the port's closing to serving again
         self._clock = clock or _utcnow
         self._hub = NotificationHub(notification_interval)
@@ -440,6 +443,21 @@ class PlexEmulator:
         dropped = self._hub.drop_all()
         _LOGGER.info("dropped %d sockets without a close frame (server up)", dropped)
         return dropped
+
+    def close_sockets(self) -> int:
+        """Close every notification socket with 1001 while the server stays up.
+
+        Tokens live on: this is an intermediary going away, not PMS. Cloudflare
+        ends proxied WebSockets at its releases with a 1001 close frame to both
+        sides (a Cloudflare engineer on Hacker News, RFC 6455 section 7.4.1:
+        "going away"); the community forum's "When Cloudflare releases new code
+        ... we may restart servers, which terminates WebSockets connections".
+        The closes run in the background; returns how many sockets there were.
+        """
+        count = self.open_sockets
+        self._hub.close_soon()
+        _LOGGER.info("closed %d sockets with 1001 (server up)", count)
+        return count
 
     def token_requests(self) -> int:
         """Count delegation requests, to check the client does not over-ask."""
@@ -792,6 +810,11 @@ class PlexEmulator:
             raise
         self._runner, self._host = runner, host
         self._port = self._server.sockets[0].getsockname()[1]
+        self._note_came_up()
+
+    def _note_came_up(self) -> None:
+        """Mark where this instance's requests begin (see `came_up`)."""
+        self.came_up.append(len(self.requests))
 
     async def stop(self) -> None:
         """Stop listening, promptly: delayed requests, sockets and reboots end."""
