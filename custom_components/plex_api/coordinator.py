@@ -52,6 +52,7 @@ from .plex import (
     Signal,
     TokenReason,
     TransientToken,
+    Update,
     listen,
     outcome_of,
 )
@@ -102,6 +103,7 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         self._refresh_task: asyncio.Task[None] | None = None
         self._again = False  # one more update after the one in flight
         self._socket_timer: asyncio.TimerHandle | None = None
+        self._update_timer: asyncio.TimerHandle | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._socket_token = ""  # the token the current session opened with
         self._started = False
@@ -145,8 +147,9 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
         """Unloading (or Home Assistant stopping): end every wait and the socket."""
         self.lifecycle.stop()
         self._settled.set()
-        if self._socket_timer is not None:
-            self._socket_timer.cancel()
+        for timer in (self._socket_timer, self._update_timer):
+            if timer is not None:
+                timer.cancel()
         if self._socket_task is not None:
             self._socket_task.cancel()
         await super().async_shutdown()
@@ -358,7 +361,11 @@ class PlexApiCoordinator(DataUpdateCoordinator[PlexApiData]):
                     async_repair(self.hass, self.config_entry, issue, on=on, url=url)
                 case Connect(delay=delay):
                     self._schedule_socket(delay)
-                case _:  # Update
+                case Update(delay=delay) if delay > 0:
+                    self._update_timer = self.hass.loop.call_later(
+                        delay, lambda: self._shared_refresh_task(again=True)
+                    )
+                case _:  # Update now
                     self._shared_refresh_task(again=True)
         self.update_interval = self.lifecycle.next_check(dt_util.utcnow())
         if self.lifecycle.phase in (Phase.DOUBT, Phase.AWAY):

@@ -195,6 +195,11 @@ MAX_PRECAUTIONS_PER_HOUR: Final = 6
 QUICK_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
 BLIP_DELAYS: Final = (0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 STABLE_SESSION: Final = timedelta(minutes=2)
+# After a close frame (1001, going away), the server is asked again after this
+# long. No public source says how long a PMS takes from closing its sockets to
+# closing its port (the emulator: 0.25 s); a server still answering then, and
+# accepting the token, was not restarting (a proxy's or CDN's 1001: a blip).
+GOING_AWAY_GRACE: Final = 2.0
 FAILURES_BEFORE_OFF: Final = 5
 OFF_RETRIES: Final = (900.0, 1800.0, 3600.0)
 
@@ -241,7 +246,9 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """Run an update now (the socket ended: verify the server)."""
+    """Run an update after `delay` seconds (the socket ended: verify the server)."""
+
+    delay: float = 0.0
 
 
 type Output = Log | Repair | Connect | Update
@@ -513,7 +520,10 @@ class Lifecycle:
         self.losses += 1
         self.phase = PHASES[SOCKET_ENDED](self.phase)
         if self.phase is Phase.DOUBT:
-            self.outputs.append(Update())
+            # A close frame: the server says it is going away. Ask once it
+            # had the time to, not while it may still mint a dying token.
+            grace = GOING_AWAY_GRACE if end is SessionEnd.CLOSED else 0.0
+            self.outputs.append(Update(grace))
 
     def _classify(self, ending: Ending) -> None:
         """The link's next try, from how the last session ended."""
