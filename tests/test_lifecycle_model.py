@@ -143,7 +143,7 @@ class LifecycleModel(RuleBasedStateMachine):
         self._minted = 0  # of emulator.issued_tokens already looked at
         # The model's own count of real restarts (one per restart rule).
         self._restarts = 0
-        self._restart_began: datetime | None = None
+        self._restart_times: list[datetime] = []
         self._restarts_at_last_token = 0
         self._demand = False  # a force_new / min_valid_for call is under way
         self._setup = True  # a setup or reload is under way: its token is due
@@ -301,9 +301,13 @@ class LifecycleModel(RuleBasedStateMachine):
         assert len(tokens) <= MAX_UNEXPLAINED_TOKENS_PER_HOUR, (
             f"invariant 3: {len(tokens)} precautionary new tokens within an hour"
         )
+        # Each real restart may cost one upgrade (the socket is back within
+        # seconds of the server, however many came before): beyond those, 60.
         upgrades = [at for at in self.seen.upgrades if at > since]
-        assert len(upgrades) <= MAX_UPGRADES_PER_HOUR, (
+        restarts = [at for at in self._restart_times if at > since]
+        assert len(upgrades) - len(restarts) <= MAX_UPGRADES_PER_HOUR, (
             f"invariant 4: {len(upgrades)} socket upgrades within an hour"
+            f" ({len(restarts)} restarts)"
         )
 
     def _socket_possible(self) -> bool:
@@ -382,6 +386,15 @@ class LifecycleModel(RuleBasedStateMachine):
         finally:
             self._demand = False
 
+    def _last_confirmed(self, token: str) -> datetime:
+        """When the server last accepted `token` on `/` (its proof, or a check)."""
+        times = [
+            r.at
+            for r in self.emulator.requests
+            if r.path_qs == "/" and r.headers.get("X-Plex-Token") == token
+        ]
+        return max(times, default=self._began)
+
     def _asked(self) -> tuple[datetime, bool]:
         """When a call is made, and whether the socket was up then."""
         return dt_util.utcnow(), self._live()
@@ -392,8 +405,8 @@ class LifecycleModel(RuleBasedStateMachine):
         """(1) A returned token works on a server that checks tokens.
 
         The design's one allowance: without a live socket, a token the server
-        confirmed within 10 seconds is handed out unchecked, so a restart that
-        began less than 10 seconds before such a call may not be seen yet.
+        confirmed (`GET /` with it) within 10 seconds is handed out unchecked,
+        so a restart since that confirmation may not be seen yet.
         """
         try:
             token = str(call.result()["token"])
@@ -403,8 +416,7 @@ class LifecycleModel(RuleBasedStateMachine):
         if emulator.allow_without_auth or not self._checking_since_restart:
             return
         at, live = asked
-        began = self._restart_began
-        if not live and began is not None and at - began < POLLING_CACHE:
+        if not live and at - self._last_confirmed(token) <= POLLING_CACHE:
             return
         assert emulator.is_accepted(token), (
             "invariant 1: the action handed out a token the server refuses"
@@ -450,6 +462,21 @@ class LifecycleModel(RuleBasedStateMachine):
         self.run(self._async_restart(down_for, starting_for, close_frame, call_at))
         self.run(self._async_advance(then))
 
+    @precondition(lambda self: RESTARTS in self.families)
+    @rule(
+        count=st.integers(min_value=2, max_value=8), then=st.sampled_from([0.0, 330.0])
+    )
+    def restarts_in_a_row(self, count: int, then: float) -> None:
+        """Restarts about 3 s apart (2 s down), an action call after each.
+
+        The run that found issue 23: from the 6th restart on, dead tokens.
+        """
+        for _ in range(count):
+            self.run(self._async_restart(2.0, 0.0, False, None))
+            self.run(self._async_call())
+            self.run(self._async_advance(1.0))
+        self.run(self._async_advance(then))
+
     async def _async_restart(
         self,
         down_for: float,
@@ -458,7 +485,7 @@ class LifecycleModel(RuleBasedStateMachine):
         call_at: float | None,
     ) -> None:
         self._restarts += 1
-        self._restart_began = dt_util.utcnow()
+        self._restart_times.append(dt_util.utcnow())
         self._checking_since_restart = not self.emulator.allow_without_auth
         self._disturbed()
         if close_frame:

@@ -9,7 +9,7 @@ switches, restart() and reboot()) to exercise every error path of the client.
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
 import logging
@@ -88,6 +88,8 @@ class ReceivedRequest:
     method: str
     path_qs: str
     headers: Mapping[str, str]
+    # When it arrived (the frozen clock in tests): observation only.
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _utcnow() -> datetime:
