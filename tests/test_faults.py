@@ -236,6 +236,13 @@ async def test_down_at_startup(
         async_fire_time_changed(hass)
         await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(SENSOR) is None
+    ours = [
+        r
+        for r in caplog.records
+        if r.name.startswith(f"custom_components.{DOMAIN}")
+        and r.levelno >= logging.INFO
+    ]
+    assert ours == []  # Home Assistant says that setup retries; nothing more
 
     await come_back(emulator)
     frozen_time.tick(600)

@@ -236,6 +236,26 @@ async def test_action_during_a_long_restart_says_so(
     await advance_until(hass, frozen_time, reboot.done, limit=120)
 
 
+async def test_an_outage_backs_off(
+    hass: HomeAssistant,
+    push_emulator: PlexEmulator,
+    connected: MockConfigEntry,
+    frozen_time: FrozenDateTimeFactory,
+) -> None:
+    """Five minutes of a server that accepts and drops every connection: ~30 tries.
+
+    Quick at first (a restart is over in seconds), every 5 s for a minute,
+    then every 15 s: not every 3 s for 5 minutes (about 100). aiohttp tries a
+    GET whose connection was dropped once more: two connections a try.
+    """
+    reboot = asyncio.ensure_future(push_emulator.reboot(down_for=0, starting_for=300))
+    await advance(hass, frozen_time, 300, step=0.5)
+
+    assert 40 <= push_emulator.dropped_while_starting <= 70
+    await advance_until(hass, frozen_time, reboot.done, limit=30)
+    await advance_until(hass, frozen_time, lambda: sensor_state(hass) != "unavailable")
+
+
 async def test_a_reload_ends_the_wait_at_once(
     hass: HomeAssistant,
     push_emulator: PlexEmulator,

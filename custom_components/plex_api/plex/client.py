@@ -50,8 +50,11 @@ class PlexClient:
     """Talks to one Plex Media Server over a session the caller owns.
 
     TLS verification is the session's business (or the connector's ssl context):
-    the client only knows the base URL. Tokens travel in the X-Plex-Token header,
-    and the owner token only ever goes to `/security/token`.
+    the client only knows the base URL. Tokens travel in the X-Plex-Token header.
+    The owner token goes to `/security/token` (`new_transient_token`), and to
+    the notification socket only when its caller passes it to `notifications`:
+    the lifecycle does so where the socket refused a transient token that `/`
+    accepts, right after `/identity` named the entry's server.
     """
 
     def __init__(
