@@ -24,10 +24,11 @@ PHASE: may a token be handed out, and what must the next update do?
   connection, a timeout, a 5xx), "wrong server" (`/identity` named another),
   "bad answer" (not Plex), "owner refused" (reauthentication).
   What an update asks (`plan`): STARTING a first token; DOUBT `/identity`,
-  then a check (refused: a new token, reason restart); AWAY `/identity`, then
-  a new token (restart; at most 6 such an hour, a check beyond); VERIFIED a
-  check, `/identity` first unless the socket is up, or a new token when the
-  current one is due, retired or too short-lived for a caller.
+  then a check (refused: a new token, reason restart), at once, or 2 s after
+  a close frame (the server said it is going away: let it go first); AWAY
+  `/identity`, then a new token (restart; at most 6 such an hour, a check
+  beyond); VERIFIED a check, `/identity` first unless the socket is up, or a
+  new token when the current one is due, retired or too short-lived.
 
 LINK: the notification socket, and when it is tried again.
 
@@ -422,7 +423,7 @@ class Lifecycle:
         return CHECK_INTERVAL
 
     def long_away(self, now: datetime) -> bool:
-        """Away for 5 minutes: an outage worth an error, no longer a restart."""
+        """Away for 5 minutes: an outage (a warning; the action fails)."""
         return self.away_since is not None and now - self.away_since >= LONG_AWAY
 
     def _due(self, now: datetime, rotation_age: timedelta) -> bool:
@@ -571,7 +572,8 @@ class Lifecycle:
             self.probe_due = True
             self.outputs.append(Update())  # the probing check at once
         self.was_off = True
-        self.outputs.append(Connect(OFF_RETRIES[min(self.off_tries, 2)]))
+        retry = OFF_RETRIES[min(self.off_tries, len(OFF_RETRIES) - 1)]
+        self.outputs.append(Connect(retry))
         self.link = Link.OFF
 
     def _connect(self, delay: float) -> None:
